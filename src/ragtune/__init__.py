@@ -1,0 +1,1 @@
+from ragtune._version import __version__

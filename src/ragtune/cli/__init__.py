@@ -1,0 +1,1 @@
+"""The ``ragtune`` command line: one sub-app per noun, wired in ``ragtune.cli.main``."""

@@ -1,0 +1,148 @@
+"""``ragtune kb ...``, ``ragtune ingest``, ``ragtune delete``, ``ragtune search``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ragtune.cli.common import console, err, parse_filters, print_json, settings_from
+from ragtune.kb import KnowledgeBase, filters_to_where, list_kbs, open_kb
+
+app = typer.Typer(help="Create, inspect and delete knowledge bases.", no_args_is_help=True)
+
+
+def _when(t: float | None) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command("create")
+def create(ctx: typer.Context, name: str = typer.Argument(..., help="Name: letters, digits, '.', '_', '-'."),
+           description: str = typer.Option("", "--description", "-d", help="What this knowledge base holds.")):
+    """Create an empty knowledge base."""
+    s = settings_from(ctx)
+    KnowledgeBase.create(s, name, description)
+    console.print(f"created knowledge base [bold]{name}[/] in {s.data_dir}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List knowledge bases with their size and version."""
+    s = settings_from(ctx)
+    infos = [open_kb(s, n).info() for n in list_kbs(s)]
+    if as_json:
+        return print_json(infos)
+    if not infos:
+        console.print(f"no knowledge bases in {s.data_dir}; create one: ragtune kb create NAME")
+        return
+    t = Table("name", "version", "sources", "chunks", "size", "embedder", "description")
+    for i in infos:
+        t.add_row(i["name"], str(i["version"]), str(i["sources"]), str(i["chunks"]), _size(i["size_bytes"]),
+                  i["embedder"], i["description"])
+    console.print(t)
+
+
+@app.command("info")
+def info(ctx: typer.Context, name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         documents: bool = typer.Option(False, "--documents", help="Also list every source document."),
+         versions: bool = typer.Option(False, "--versions", help="Also list every version.")):
+    """Show a knowledge base: counts, size, versions, documents."""
+    s = settings_from(ctx)
+    kb = open_kb(s, name)
+    data = kb.info()
+    if documents:
+        data["documents_list"] = kb.store.documents()
+    if versions:
+        data["versions_list"] = [v.__dict__ for v in kb.store.versions()]
+    if as_json:
+        return print_json(data)
+    for k in ("name", "description", "embedder", "version", "sources", "documents", "chunks", "path"):
+        console.print(f"[bold]{k}[/]: {data[k]}")
+    console.print(f"[bold]size[/]: {_size(data['size_bytes'])}")
+    if documents:
+        t = Table("source", "title", "documents", "chunks", "ingested")
+        for d in data["documents_list"]:
+            t.add_row(d["source"], d["title"][:40], str(d["documents"]), str(d["chunks"]), _when(d["ingested_at"]))
+        console.print(t)
+    if versions:
+        t = Table("version", "time", "added chunks", "removed chunks", "note")
+        for v in data["versions_list"]:
+            t.add_row(str(v["version"]), _when(v["time"]), str(v["added"]), str(v["removed"]), v["note"])
+        console.print(t)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
+    """Delete a knowledge base and all its versions."""
+    s = settings_from(ctx)
+    if not yes and not typer.confirm(f"delete knowledge base {name!r} and all its versions?"):
+        raise typer.Exit(1)
+    KnowledgeBase.delete(s, name)
+    console.print(f"deleted knowledge base {name}")
+
+
+def ingest(ctx: typer.Context,
+           paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .pdf .json .jsonl .csv)."),
+           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+           sync: bool = typer.Option(False, "--sync", help="Also remove documents gone from the given folders."),
+           create: bool = typer.Option(False, "--create", help="Create the knowledge base if it does not exist."),
+           text_field: str = typer.Option(None, "--text-field", help="JSON/JSONL field holding the text."),
+           text_column: str = typer.Option(None, "--text-column", help="CSV column holding the text."),
+           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
+    """Add or update documents; unchanged files are skipped, changed ones replaced."""
+    s = settings_from(ctx, ingest__json_text_field=text_field, ingest__csv_text_column=text_column)
+    if create:
+        KnowledgeBase.create(s, kb, exist_ok=True)
+    rep = open_kb(s, kb).ingest(list(paths), sync=sync, show_progress=not as_json)
+    if as_json:
+        print_json(rep.to_dict())
+    else:
+        for src, e in rep.failed:
+            err.print(f"[yellow]skipped[/] {e}")
+        console.print(
+            f"{kb}: {len(rep.added)} added, {len(rep.updated)} updated, {len(rep.unchanged)} unchanged, "
+            f"{len(rep.removed)} removed, {len(rep.failed)} failed; +{rep.chunks_added}/-{rep.chunks_removed} chunks; "
+            f"version {rep.version} ({rep.timings.get('total_s', 0):.1f} s)"
+        )
+    if rep.failed and not (rep.added or rep.updated or rep.unchanged):
+        raise typer.Exit(1)
+
+
+def delete_doc(ctx: typer.Context, kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+               source: str = typer.Option(..., "--source", "-s", help="Path of the document, as ingested.")):
+    """Remove a document from a knowledge base (a new version; older ones stay queryable)."""
+    s = settings_from(ctx)
+    rep = open_kb(s, kb).delete_source(source)
+    console.print(f"{kb}: removed {rep.removed[0]} ({rep.chunks_removed} chunks); version {rep.version}")
+
+
+def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to look for."),
+           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+           top_k: int = typer.Option(None, "--top-k", "-n", help="How many chunks (retrieval.top_k)."),
+           mode: str = typer.Option(None, "--mode", "-m", help="dense, bm25 or hybrid (retrieval.mode)."),
+           filters: list[str] = typer.Option(None, "--filter", "-f", help="key=value on source, title, doc_id, page."),
+           where: str = typer.Option(None, "--where", help="SQL filter over the chunk columns."),
+           as_of: int = typer.Option(None, "--as-of", help="Search an earlier knowledge-base version."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Print the ranked chunks for a query, with scores and sources."""
+    s = settings_from(ctx, retrieval__mode=mode)
+    kbo = open_kb(s, kb)
+    hits = kbo.search(query, k=top_k, where=filters_to_where(parse_filters(filters), where), as_of=as_of)
+    if as_json:
+        return print_json({"query": query, "hits": [h.to_dict() for h in hits], "timings": kbo.retriever.last_timings})
+    if not hits:
+        console.print("no results")
+    for i, h in enumerate(hits, 1):
+        extra = f" page {h.chunk.page}" if h.chunk.page else ""
+        console.print(f"[bold]{i}.[/] score {h.score:.4f}  sim {h.similarity:.3f}  [cyan]{h.chunk.source}{extra}[/]")
+        console.print("   " + h.chunk.text[:400].replace("\n", " ") + ("..." if len(h.chunk.text) > 400 else ""))

@@ -1,0 +1,229 @@
+"""One validated settings object, loaded from ``ragtune.toml`` + environment + CLI flags.
+
+Precedence, lowest to highest: defaults, the TOML file, ``RAGTUNE_SECTION__FIELD``
+environment variables, then ``--set section.field=value`` flags. A bad value fails at load
+with the field name and what is allowed::
+
+    >>> load_settings(overrides=["retrieval.mode=fuzzy"])
+    Traceback (most recent call last):
+    ConfigError: retrieval.mode: 'fuzzy' is not allowed; use one of 'dense', 'bm25', 'hybrid'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ragtune.errors import ConfigError
+
+CONFIG_FILE = "ragtune.toml"
+ENV_PREFIX = "RAGTUNE_"
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You answer questions using only the numbered context passages. "
+    "Answer with the few words from the context that answer the question, then cite the passage "
+    "like [1]. If the context does not contain the answer, say: I don't know."
+)
+DEFAULT_RAG_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+DEFAULT_CONTEXT_ITEM = "[{n}] {text}"
+DEFAULT_BASE_SYSTEM_PROMPT = "Answer the question in a few words."
+DEFAULT_BASE_TEMPLATE = "Question: {question}"
+DEFAULT_NO_ANSWER = "I don't know: nothing in the knowledge base is relevant enough to answer that."
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelEntry(_Section):
+    """A named model in ``[models.registry.NAME]``: a local path or an HTTP endpoint."""
+
+    kind: Literal["gguf", "hf", "http", "sentence-transformers", "cross-encoder"]
+    path: str | None = None
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelEntry:
+        if self.kind == "http" and not (self.base_url and self.model):
+            raise ValueError("an http model needs base_url and model")
+        if self.kind != "http" and not self.path:
+            raise ValueError(f"a {self.kind} model needs path")
+        return self
+
+
+class ModelsSettings(_Section):
+    generator: str = "smollm2-135m-instruct"
+    embedder: str = "minilm-l6"
+    reranker: str | None = None
+    registry: dict[str, ModelEntry] = Field(default_factory=dict)
+
+
+class ChunkingSettings(_Section):
+    max_tokens: int = Field(200, ge=16, le=8192)
+    overlap_tokens: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("chunking.overlap_tokens must be smaller than chunking.max_tokens")
+        return self
+
+
+class IngestSettings(_Section):
+    max_file_mb: float = Field(50.0, gt=0)
+    json_text_field: str = "text"
+    json_title_field: str = "title"
+    json_id_field: str = "id"
+    csv_text_column: str = "text"
+    batch_size: int = Field(64, ge=1)
+    extensions: list[str] = Field(
+        default_factory=lambda: [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl", ".csv"]
+    )
+
+
+class RetrievalSettings(_Section):
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    top_k: int = Field(3, ge=1, le=1000)
+    candidates: int = Field(30, ge=1, le=10000)
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    min_similarity: float = Field(0.2, ge=-1, le=1)
+    rerank: bool = False
+
+
+class GenerationSettings(_Section):
+    engine: Literal["auto", "llama.cpp", "transformers", "http"] = "auto"
+    max_tokens: int = Field(96, ge=1, le=32768)
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int = 0
+    n_ctx: int = Field(2048, ge=128)
+    threads: int = Field(0, ge=0)
+
+
+class PromptSettings(_Section):
+    system: str = DEFAULT_SYSTEM_PROMPT
+    rag_template: str = DEFAULT_RAG_TEMPLATE
+    context_item: str = DEFAULT_CONTEXT_ITEM
+    base_system: str = DEFAULT_BASE_SYSTEM_PROMPT
+    base_template: str = DEFAULT_BASE_TEMPLATE
+    no_answer: str = DEFAULT_NO_ANSWER
+
+    @field_validator("rag_template")
+    @classmethod
+    def _rag_fields(cls, v: str) -> str:
+        for key in ("{context}", "{question}"):
+            if key not in v:
+                raise ValueError(f"must contain {key}")
+        return v
+
+    @field_validator("base_template")
+    @classmethod
+    def _base_fields(cls, v: str) -> str:
+        if "{question}" not in v:
+            raise ValueError("must contain {question}")
+        return v
+
+
+class ServeSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[str] = Field(default_factory=list)
+    read_only_keys: list[str] = Field(default_factory=list)
+    max_request_mb: float = Field(1.0, gt=0)
+    max_upload_mb: float = Field(20.0, gt=0)
+    rate_limit_per_minute: int = Field(120, ge=0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    data_dir: Path = Path(".ragtune")
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    def dump(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    parts = [p for p in dotted.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"{origin}: empty setting name; use section.field=value, e.g. retrieval.top_k=5")
+    node = tree
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{origin}: '{p}' is a value, not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _parse_value(raw: str) -> Any:
+    """Values from the environment and flags are TOML/JSON literals when they parse, else strings."""
+    raw = raw.strip()
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "settings"
+    kind = first["type"]
+    given = first.get("input")
+    if kind == "literal_error":
+        allowed = first.get("ctx", {}).get("expected", "")
+        return f"{loc}: {given!r} is not allowed; use one of {allowed}"
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown setting; check the spelling against the configuration reference in the README"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg} (got {given!r})" if not isinstance(given, dict) else f"{loc}: {msg}"
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    **fields: Any,
+) -> Settings:
+    """Build the settings from a file (default ``./ragtune.toml`` if it exists), env and overrides."""
+    env = dict(os.environ if env is None else env)
+    tree: dict[str, Any] = {}
+    cfg_path = Path(path) if path else Path(env.get("RAGTUNE_CONFIG", CONFIG_FILE))
+    if path and not cfg_path.exists():
+        raise ConfigError(f"config file {cfg_path} does not exist; create it or drop --config")
+    if cfg_path.exists():
+        try:
+            tree = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{cfg_path}: not valid TOML ({e}); fix the file or remove it") from e
+    for key, val in sorted(env.items()):
+        if key.startswith(ENV_PREFIX) and key != "RAGTUNE_CONFIG" and "__" in key or key == "RAGTUNE_DATA_DIR":
+            dotted = key[len(ENV_PREFIX):].lower().replace("__", ".")
+            _set_path(tree, dotted, _parse_value(val), f"environment variable {key}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.field=value, e.g. retrieval.top_k=5")
+        k, v = item.split("=", 1)
+        _set_path(tree, k, _parse_value(v), f"--set {item}")
+    for k, v in fields.items():
+        if v is not None:
+            _set_path(tree, k.replace("__", "."), v, f"argument {k}")
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e)) from None

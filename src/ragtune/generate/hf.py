@@ -1,0 +1,115 @@
+"""transformers engine: for Hugging Face model folders (and merged fine-tuned models).
+
+A PEFT adapter folder can be given as ``adapter``; GGUF files load dequantised to float32.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from ragtune.config import GenerationSettings
+from ragtune.embedding import torch_threads
+from ragtune.errors import EngineError
+from ragtune.generate.base import GenParams, Generation, Message, free_threads
+from ragtune.registry import ModelSpec
+
+
+class TransformersEngine:
+    name = "transformers"
+
+    def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self.adapter = adapter
+        self.threads = free_threads(settings.threads)
+        self.n_ctx = settings.n_ctx
+        try:
+            if spec.kind == "gguf":
+                from ragtune.train.model_io import load_causal_lm
+
+                self.model, self.tok = load_causal_lm(spec)
+            else:
+                self.tok = AutoTokenizer.from_pretrained(spec.path, local_files_only=True)
+                self.model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch.float32,
+                                                                  local_files_only=True)
+        except OSError as e:
+            raise EngineError(f"transformers could not load {spec.path}: {e}") from e
+        if adapter:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, adapter)
+        self.model.eval()
+        if not getattr(self.tok, "chat_template", None):
+            raise EngineError(f"{spec.path} has no chat template; use an instruct model")
+        self._lock = threading.Lock()
+
+    def render(self, messages: list[Message]) -> str:
+        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        out = None
+        for piece in self.stream(messages, params):
+            if isinstance(piece, Generation):
+                out = piece
+        assert out is not None
+        return out
+
+    def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        prompt = self.render(messages)
+        ids = self.tok(prompt, return_tensors="pt", add_special_tokens=False)
+        n_prompt = int(ids["input_ids"].shape[1])
+        if n_prompt + params.max_tokens > self.n_ctx:
+            raise EngineError(f"the prompt is {n_prompt} tokens and max_tokens {params.max_tokens}: more than "
+                              f"n_ctx {self.n_ctx}; lower retrieval.top_k or raise generation.n_ctx")
+        streamer = TextIteratorStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(**ids, max_new_tokens=params.max_tokens, streamer=streamer,
+                      pad_token_id=self.tok.pad_token_id or self.tok.eos_token_id)
+        if params.temperature > 0:
+            torch.manual_seed(params.seed)
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(do_sample=False)
+        result: dict = {}
+
+        def run() -> None:
+            with torch_threads(self.threads), torch.inference_mode():
+                result["out"] = self.model.generate(**kwargs)
+
+        with self._lock:
+            t0 = time.perf_counter()
+            th = threading.Thread(target=run, daemon=True)
+            th.start()
+            first = None
+            pieces = []
+            for piece in streamer:
+                if first is None:
+                    first = time.perf_counter()
+                text = piece
+                for s in params.stop:
+                    if s in "".join(pieces) + text:
+                        text = ("".join(pieces) + text).split(s)[0][len("".join(pieces)):]
+                        pieces.append(text)
+                        yield text
+                        break
+                else:
+                    pieces.append(text)
+                    if text:
+                        yield text
+                    continue
+                break
+            th.join()
+            t1 = time.perf_counter()
+        n_out = int(result["out"].shape[1] - n_prompt) if "out" in result else 0
+        first = first or t1
+        decode_s = max(t1 - first, 1e-9)
+        yield Generation("".join(pieces).strip(), n_prompt, n_out,
+                         "length" if n_out >= params.max_tokens else "stop",
+                         {"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
+                          "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0})

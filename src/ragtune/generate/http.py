@@ -1,0 +1,92 @@
+"""Any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, Ollama, a hosted API).
+
+The key comes from the environment variable the model entry names, never from a file.
+Nothing is called unless the user configured such an endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from ragtune.config import GenerationSettings
+from ragtune.errors import EngineError
+from ragtune.generate.base import GenParams, Generation, Message
+from ragtune.registry import ModelSpec
+
+
+class HttpEngine:
+    name = "http"
+
+    def __init__(self, spec: ModelSpec, settings: GenerationSettings, timeout: float = 120.0):
+        self.spec = spec
+        self.url = spec.base_url.rstrip("/") + "/chat/completions"
+        headers = {"Content-Type": "application/json"}
+        if spec.api_key_env:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise EngineError(f"model {spec.name!r} needs an API key in ${spec.api_key_env}; export it")
+            headers["Authorization"] = f"Bearer {key}"
+        self.client = httpx.Client(headers=headers, timeout=timeout)
+
+    def render(self, messages: list[Message]) -> str:
+        """The endpoint applies its own template; this shows the messages it was sent."""
+        return "\n".join(f"<{m['role']}>\n{m['content']}" for m in messages)
+
+    def _body(self, messages: list[Message], params: GenParams, stream: bool) -> dict:
+        body = {"model": self.spec.model, "messages": messages, "max_tokens": params.max_tokens,
+                "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed, "stream": stream}
+        if params.stop:
+            body["stop"] = params.stop
+        return body
+
+    def _fail(self, e: Exception) -> EngineError:
+        return EngineError(f"endpoint {self.spec.base_url} failed: {e}; check base_url, the model name and the key")
+
+    def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        t0 = time.perf_counter()
+        try:
+            r = self.client.post(self.url, json=self._body(messages, params, False))
+            r.raise_for_status()
+            data = r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise self._fail(e) from e
+        t1 = time.perf_counter()
+        usage = data.get("usage") or {}
+        choice = data["choices"][0]
+        return Generation(choice["message"]["content"] or "", usage.get("prompt_tokens", 0),
+                          usage.get("completion_tokens", 0), choice.get("finish_reason") or "stop",
+                          {"total_ms": (t1 - t0) * 1e3})
+
+    def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
+        t0 = time.perf_counter()
+        pieces: list[str] = []
+        finish = "stop"
+        usage: dict = {}
+        try:
+            with self.client.stream("POST", self.url, json=self._body(messages, params, True)) as r:
+                r.raise_for_status()
+                for line in r.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    data = json.loads(payload)
+                    usage = data.get("usage") or usage
+                    if not data.get("choices"):
+                        continue
+                    choice = data["choices"][0]
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    if piece:
+                        pieces.append(piece)
+                        yield piece
+                    finish = choice.get("finish_reason") or finish
+        except (httpx.HTTPError, ValueError) as e:
+            raise self._fail(e) from e
+        yield Generation("".join(pieces).strip(), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                         finish, {"total_ms": (time.perf_counter() - t0) * 1e3})

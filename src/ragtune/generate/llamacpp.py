@@ -1,0 +1,105 @@
+"""llama.cpp through llama-cpp-python: the default engine for GGUF models.
+
+A LoRA adapter in GGUF form (``ragtune train ... --export gguf``) loads on top of the
+quantised base with ``lora_path``, so a fine-tuned model answers at llama.cpp speed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from ragtune.config import GenerationSettings
+from ragtune.errors import EngineError, missing_extra
+from ragtune.generate.base import GenParams, Generation, Message, free_threads
+from ragtune.registry import ModelSpec
+
+
+class LlamaCppEngine:
+    name = "llama.cpp"
+
+    def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None):
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as e:
+            raise missing_extra("llama-cpp-python", "llama") from e
+        self.spec = spec
+        self.adapter = adapter
+        self.threads = free_threads(settings.threads)
+        try:
+            self.llm = Llama(
+                model_path=spec.path, n_ctx=settings.n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
+                lora_path=adapter, seed=settings.seed, verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            what = f"adapter {adapter}" if adapter else f"model {spec.path}"
+            raise EngineError(f"llama.cpp could not load {what}: {e}; check the file is a valid GGUF") from e
+        meta = self.llm.metadata
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            raise EngineError(f"{spec.path} has no chat template in its metadata; use an instruct model")
+        vocab = self.llm._model
+        eos = vocab.token_get_text(self.llm.token_eos()) if hasattr(vocab, "token_get_text") else ""
+        bos = vocab.token_get_text(self.llm.token_bos()) if hasattr(vocab, "token_get_text") else ""
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self.n_ctx = settings.n_ctx
+        self._lock = threading.Lock()  # one llama context: one generation at a time
+
+    def render(self, messages: list[Message]) -> str:
+        return self._formatter(messages=messages).prompt
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _check_fits(self, prompt: str, params: GenParams) -> int:
+        n = self.count_tokens(prompt)
+        if n + params.max_tokens > self.n_ctx:
+            raise EngineError(
+                f"the prompt is {n} tokens and max_tokens {params.max_tokens}: more than n_ctx {self.n_ctx}; "
+                "lower retrieval.top_k or chunking.max_tokens, or raise generation.n_ctx"
+            )
+        return n
+
+    def _kwargs(self, params: GenParams) -> dict:
+        return dict(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+                    top_k=0 if params.temperature > 0 else 1, min_p=0.0, repeat_penalty=1.0,
+                    seed=params.seed, stop=params.stop or None)
+
+    def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        out: Generation | None = None
+        for piece in self.stream(messages, params):
+            if isinstance(piece, Generation):
+                out = piece
+        assert out is not None
+        return out
+
+    def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
+        prompt = self.render(messages)
+        n_prompt = self._check_fits(prompt, params)
+        with self._lock:
+            self.llm.reset()
+            t0 = time.perf_counter()
+            first = None
+            pieces: list[str] = []
+            finish = "stop"
+            for chunk in self.llm.create_completion(prompt, stream=True, **self._kwargs(params)):
+                choice = chunk["choices"][0]
+                if first is None:
+                    first = time.perf_counter()
+                if choice.get("text"):
+                    pieces.append(choice["text"])
+                    yield choice["text"]
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            t1 = time.perf_counter()
+        text = "".join(pieces)
+        n_out = self.count_tokens(text) if text else 0
+        first = first or t1
+        decode_s = max(t1 - first, 1e-9)
+        yield Generation(
+            text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
+            timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
+                     "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0},
+        )

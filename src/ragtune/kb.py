@@ -1,0 +1,208 @@
+"""Knowledge bases: named, versioned collections of chunks, one per knowledge source.
+
+Everything lives under ``<data_dir>/kbs/<name>/``: ``kb.json`` (what built it), the LanceDB
+table and the version record. A KB remembers its embedder; opening it with another one is an
+error, since vectors from two models cannot be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ragtune.config import Settings
+from ragtune.embedding import Embedder, get_embedder
+from ragtune.errors import KnowledgeBaseError
+from ragtune.ingest.sync import IngestReport, sync_paths
+from ragtune.registry import resolve
+from ragtune.retrieve import Retriever
+from ragtune.runlog import RunLog
+from ragtune.store.lance import LanceStore, sql_quote
+from ragtune.types import Hit
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise KnowledgeBaseError(
+            f"invalid knowledge base name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
+def kb_root(settings: Settings, name: str) -> Path:
+    return Path(settings.data_dir) / "kbs" / check_name(name)
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def filters_to_where(filters: dict[str, str] | None, where: str | None = None) -> str | None:
+    """``{"title": "Paris"}`` -> ``title = 'Paris'``; combined with a raw SQL ``where`` by AND."""
+    allowed = {"source", "title", "doc_id", "page", "chunk_id"}
+    parts = []
+    for k, v in (filters or {}).items():
+        if k not in allowed:
+            raise KnowledgeBaseError(f"cannot filter on {k!r}; use one of {', '.join(sorted(allowed))} or --where SQL")
+        parts.append(f"{k} = {int(v)}" if k == "page" else f"{k} = {sql_quote(str(v))}")
+    if where:
+        parts.append(f"({where})")
+    return " AND ".join(parts) or None
+
+
+class KnowledgeBase:
+    """One knowledge base. Use ``KnowledgeBase.create`` / ``KnowledgeBase.open`` (or ``open_kb``)."""
+
+    def __init__(self, settings: Settings, name: str, meta: dict[str, Any]):
+        self.settings = settings
+        self.name = name
+        self.root = kb_root(settings, name)
+        self.meta = meta
+        self._embedder: Embedder | None = None
+        self._store: LanceStore | None = None
+        self._retriever: Retriever | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, settings: Settings, name: str, description: str = "", exist_ok: bool = False) -> KnowledgeBase:
+        root = kb_root(settings, name)
+        if (root / "kb.json").exists():
+            if exist_ok:
+                return cls.open(settings, name)
+            raise KnowledgeBaseError(f"knowledge base {name!r} already exists; pick another name or delete it first")
+        spec = resolve(settings.models.embedder, settings)
+        emb = get_embedder(spec)
+        meta = {"name": name, "description": description, "created": time.time(),
+                "embedder": spec.name, "embedder_path": spec.path, "embedder_fingerprint": spec.fingerprint(),
+                "dim": emb.dim, "chunking": settings.chunking.model_dump()}
+        root.mkdir(parents=True, exist_ok=True)
+        LanceStore(root, emb.dim)
+        tmp = root / "kb.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=1))
+        tmp.replace(root / "kb.json")
+        return cls(settings, name, meta)
+
+    @classmethod
+    def open(cls, settings: Settings, name: str) -> KnowledgeBase:
+        root = kb_root(settings, name)
+        try:
+            meta = json.loads((root / "kb.json").read_text())
+        except FileNotFoundError:
+            have = ", ".join(list_kbs(settings)) or "none yet"
+            raise KnowledgeBaseError(
+                f"no knowledge base {name!r} in {settings.data_dir} (have: {have}); create it: ragtune kb create {name}"
+            ) from None
+        return cls(settings, name, meta)
+
+    @staticmethod
+    def delete(settings: Settings, name: str) -> None:
+        root = kb_root(settings, name)
+        if not (root / "kb.json").exists():
+            raise KnowledgeBaseError(f"no knowledge base {name!r} to delete")
+        _open.pop((str(Path(settings.data_dir).resolve()), name), None)
+        shutil.rmtree(root)
+
+    # ---- parts, loaded lazily ---------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            spec = resolve(self.meta["embedder"], self.settings)
+            if spec.fingerprint() != self.meta["embedder_fingerprint"]:
+                raise KnowledgeBaseError(
+                    f"knowledge base {self.name!r} was built with embedder {self.meta['embedder']} "
+                    f"({self.meta['embedder_path']}), whose files have changed; re-create the knowledge base"
+                )
+            self._embedder = get_embedder(spec)
+        return self._embedder
+
+    @property
+    def store(self) -> LanceStore:
+        if self._store is None:
+            self._store = LanceStore(self.root, int(self.meta["dim"]))
+        return self._store
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            rr = self.settings.models.reranker
+            self._retriever = Retriever(self.store, self.embedder, self.settings.retrieval,
+                                        resolve(rr, self.settings) if rr else None)
+        return self._retriever
+
+    # ---- operations ---------------------------------------------------------------------------
+    def _log(self, kind: str, extra: dict[str, Any]):
+        return RunLog(self.settings.data_dir).run(kind, {"kb": self.name, **extra}, name=self.name)
+
+    def ingest(self, paths: list[str | Path], sync: bool = False, show_progress: bool | None = None) -> IngestReport:
+        with self._log("ingest", {"paths": [str(p) for p in paths], "sync": sync,
+                                  "chunking": self.settings.chunking.model_dump(),
+                                  "ingest": self.settings.ingest.model_dump()}) as run:
+            rep = sync_paths(self.store, self.embedder, paths, self.settings, sync=sync, show_progress=show_progress)
+            run.update(rep.to_dict())
+        return rep
+
+    def delete_source(self, source: str | Path) -> IngestReport:
+        """Remove every chunk of one source file (by its path, as ingested)."""
+        src = str(Path(source).resolve())
+        known = self.store.sources()
+        if src not in known and str(source) in known:
+            src = str(source)
+        if src not in known:
+            raise KnowledgeBaseError(f"{source} is not in knowledge base {self.name!r}; see: ragtune kb info {self.name}")
+        rep = IngestReport(removed=[src])
+        with self._log("delete", {"source": src}) as run:
+            try:
+                rep.chunks_removed = self.store.delete_sources([src])
+                v = self.store.commit(f"delete {src}")
+            except BaseException:
+                self.store.rollback()
+                raise
+            rep.version = v.version if v else self.store.version()
+            run.update(rep.to_dict())
+        return rep
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None, where: str | None = None,
+               as_of: int | None = None) -> list[Hit]:
+        return self.retriever.search(query, k=k, mode=mode, where=where, version=as_of)
+
+    def version(self) -> int:
+        return self.store.version()
+
+    def info(self) -> dict[str, Any]:
+        docs = self.store.documents()
+        versions = self.store.versions()
+        return {"name": self.name, "description": self.meta.get("description", ""),
+                "embedder": self.meta["embedder"], "dim": self.meta["dim"], "version": versions[-1].version,
+                "versions": len(versions), "sources": len(docs), "documents": sum(d["documents"] for d in docs),
+                "chunks": self.store.count(), "size_bytes": dir_size(self.root), "created": self.meta["created"],
+                "path": str(self.root)}
+
+
+def list_kbs(settings: Settings) -> list[str]:
+    base = Path(settings.data_dir) / "kbs"
+    return sorted(p.name for p in base.iterdir() if (p / "kb.json").exists()) if base.exists() else []
+
+
+_open: dict[tuple[str, str], KnowledgeBase] = {}
+_open_lock = threading.Lock()
+
+
+def open_kb(settings: Settings, name: str) -> KnowledgeBase:
+    """The process-wide open handle of a knowledge base (keeps its vector cache warm)."""
+    key = (str(Path(settings.data_dir).resolve()), name)
+    with _open_lock:
+        kb = _open.get(key)
+        if kb is None or not (kb.root / "kb.json").exists():
+            kb = KnowledgeBase.open(settings, name)
+            _open[key] = kb
+        if kb.settings is not settings:
+            kb.settings, kb._retriever = settings, None
+    return kb

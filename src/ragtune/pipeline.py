@@ -1,0 +1,177 @@
+"""Answering questions: retrieve (or not), build the prompt, generate, cite.
+
+Modes, all with the same base model so they compare fairly:
+
+- ``base``: closed-book, the model alone;
+- ``rag``: retrieved chunks in the prompt, answer cites them;
+- ``ft``: a fine-tuned model (adapter) closed-book;
+- ``ft+rag`` / ``raft``: a fine-tuned model (RAFT-trained for ``raft``) with retrieval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ragtune.config import Settings
+from ragtune.errors import ConfigError, ModelNotFoundError
+from ragtune.generate.base import Engine, GenParams, Generation, get_engine
+from ragtune.generate.citations import build_citations
+from ragtune.generate.prompts import base_messages, rag_messages
+from ragtune.kb import open_kb
+from ragtune.registry import ModelSpec, resolve
+from ragtune.runlog import RunLog
+from ragtune.types import Answer
+
+MODES = ("base", "rag", "ft", "ft+rag", "raft")
+RETRIEVAL_MODES = {"rag", "ft+rag", "raft"}
+TUNED_MODES = {"ft", "ft+rag", "raft"}
+
+
+def find_trained(settings: Settings, name: str) -> dict | None:
+    """The record of a model trained with ``ragtune train``, or None if ``name`` is not one."""
+    import json
+    from pathlib import Path
+
+    from ragtune.kb import NAME_RE
+
+    if not NAME_RE.match(name):
+        return None
+    root = Path(settings.data_dir) / "models" / name
+    f = root / "ragtune_model.json"
+    if not f.exists():
+        return None
+    info = json.loads(f.read_text())
+    exports = info.get("exports") or {}
+
+    def path(*keys: str) -> str | None:
+        for k in keys:
+            v = exports.get(k) or info.get(k)
+            if v:
+                p = Path(v)
+                return str(p if p.is_absolute() else root / p)
+        return None
+
+    adapter_dir = path("adapter_dir", "adapter")
+    if adapter_dir is None and (root / "adapter_config.json").exists():
+        adapter_dir = str(root)
+    if adapter_dir is None and (root / "adapter" / "adapter_config.json").exists():
+        adapter_dir = str(root / "adapter")
+    return {"base_model": info.get("base_model") or info.get("base", {}).get("name") or settings.models.generator,
+            "adapter_dir": adapter_dir, "gguf_adapter": path("gguf_adapter", "gguf"),
+            "merged_dir": path("merged_dir", "merged"), "info": info, "root": str(root)}
+
+
+@dataclass
+class Generator:
+    """A base model plus, optionally, a trained adapter, resolved to files."""
+
+    spec: ModelSpec
+    adapter: str | None = None
+    label: str = ""
+
+
+def resolve_generator(settings: Settings, model: str | None, need_tuned: bool = False) -> Generator:
+    """A registry model name, or the name of a model trained with ``ragtune train``."""
+    name = model or settings.models.generator
+    trained = find_trained(settings, name)
+    if trained is not None:
+        base = resolve(trained["base_model"], settings)
+        engine = settings.generation.engine
+        if engine == "auto":
+            engine = "llama.cpp" if base.kind == "gguf" else "transformers"
+        adapter = trained.get("gguf_adapter") if engine == "llama.cpp" else trained.get("adapter_dir")
+        if trained.get("merged_dir") and engine == "transformers" and not adapter:
+            return Generator(resolve(trained["merged_dir"], settings), None, name)
+        if not adapter:
+            raise ModelNotFoundError(
+                f"trained model {name!r} has no {'GGUF adapter' if engine == 'llama.cpp' else 'adapter'} for the "
+                f"{engine} engine; export it: ragtune models export {name} --gguf"
+            )
+        return Generator(base, adapter, name)
+    if need_tuned:
+        raise ModelNotFoundError(f"{name!r} is not a trained model; train one (ragtune train sft ...) "
+                                 "or see: ragtune models list")
+    spec = resolve(name, settings)
+    return Generator(spec, None, spec.name)
+
+
+class Pipeline:
+    """The Python API behind ``ragtune ask``; one per settings object, engines and KBs cached."""
+
+    def __init__(self, settings: Settings, log: bool = True):
+        self.settings = settings
+        self.log = log
+
+    def engine(self, gen: Generator) -> Engine:
+        return get_engine(gen.spec, self.settings.generation, gen.adapter)
+
+    def ask_stream(self, question: str, mode: str = "rag", kb: str | None = None, model: str | None = None,
+                   top_k: int | None = None, retrieval: str | None = None, where: str | None = None,
+                   as_of: int | None = None, max_tokens: int | None = None,
+                   examples: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
+        """Yield answer text as it is generated, then the finished ``Answer``."""
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r} is not allowed; use one of {', '.join(MODES)}")
+        if not question.strip():
+            raise ConfigError("the question is empty; ask something")
+        if mode in RETRIEVAL_MODES and not kb:
+            raise ConfigError(f"mode {mode} needs a knowledge base: add --kb NAME")
+        if mode in TUNED_MODES and not model:
+            raise ConfigError(f"mode {mode} needs a trained model: add --model NAME (see: ragtune models list)")
+        t0 = time.perf_counter()
+        gen = resolve_generator(self.settings, model, need_tuned=mode in TUNED_MODES)
+        p = self.settings.prompts
+        hits = []
+        kb_obj = open_kb(self.settings, kb) if mode in RETRIEVAL_MODES else None
+        timings: dict[str, float] = {}
+        if kb_obj is not None:
+            hits = kb_obj.search(question, k=top_k, mode=retrieval, where=where, as_of=as_of)
+            timings.update(kb_obj.retriever.last_timings)
+            messages = rag_messages(question, hits, p, examples)
+        else:
+            messages = base_messages(question, p, examples)
+        answer = Answer(text="", mode=mode, question=question, model=gen.spec.name, adapter=gen.adapter,
+                        kb=kb, kb_version=(as_of if as_of is not None else kb_obj.version()) if kb_obj else None,
+                        hits=hits)
+        best = max((h.similarity or 0.0 for h in hits), default=None)
+        if kb_obj is not None and (not hits or best < self.settings.retrieval.min_similarity):
+            answer.text, answer.abstained = p.no_answer, True
+            answer.prompt = ""
+            yield answer.text
+        else:
+            engine = self.engine(gen)
+            answer.prompt = engine.render(messages)
+            params = GenParams.from_settings(self.settings.generation, max_tokens=max_tokens)
+            final: Generation | None = None
+            for piece in engine.stream(messages, params):
+                if isinstance(piece, Generation):
+                    final = piece
+                else:
+                    yield piece
+            assert final is not None
+            answer.text = final.text
+            answer.usage = {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens}
+            timings.update(final.timings)
+            answer.citations = build_citations(answer.text, hits)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        answer.timings = timings
+        if self.log:
+            with RunLog(self.settings.data_dir).run("ask", {"mode": mode, "kb": kb, "model": gen.label,
+                                                            "question": question, "top_k": top_k,
+                                                            "retrieval": retrieval or self.settings.retrieval.mode,
+                                                            "generation": self.settings.generation.model_dump()},
+                                                    name=kb or gen.label) as run:
+                run.update(answer.to_dict())
+        yield answer
+
+    def ask(self, question: str, on_token: Callable[[str], None] | None = None, **kw) -> Answer:
+        out = None
+        for piece in self.ask_stream(question, **kw):
+            if isinstance(piece, Answer):
+                out = piece
+            elif on_token:
+                on_token(piece)
+        assert out is not None
+        return out

@@ -1,0 +1,333 @@
+"""LanceDB backend: one table of chunks (text, metadata, vector) with a native full-text index.
+
+Versioning. LanceDB makes a table version on every write, and one ingest is several writes
+(delete the changed files' chunks, add the new ones). A knowledge-base version is therefore
+our own record, ``versions.json``, naming the Lance version it corresponds to, replaced
+atomically (write + ``os.replace``) only after all the writes of a change-set succeeded.
+Readers always check out the Lance version of the newest record, so they never see half a
+change-set; a writer that died half-way leaves Lance versions past the record, which the
+next writer rolls back (``restore``) before it starts. Writers hold an exclusive file lock.
+
+Dense search is exact: the vectors of a version are read once into a float32 matrix and
+searched with one matrix product (at 100k x 384 that beats LanceDB's flat scan by an order
+of magnitude and needs no index training; see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ragtune.errors import KnowledgeBaseError
+from ragtune.store.base import StoreVersion
+from ragtune.types import Chunk
+
+TABLE = "chunks"
+_META_COLUMNS = ["chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash",
+                 "file_hash", "metadata", "ingested_at"]
+
+
+def _schema(dim: int) -> pa.Schema:
+    return pa.schema([
+        pa.field("chunk_id", pa.string()),
+        pa.field("doc_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("chunk_index", pa.int32()),
+        pa.field("page", pa.int32()),
+        pa.field("content_hash", pa.string()),
+        pa.field("file_hash", pa.string()),
+        pa.field("metadata", pa.string()),
+        pa.field("ingested_at", pa.float64()),
+        pa.field("vector", pa.list_(pa.float32(), dim)),
+    ])
+
+
+def sql_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _row_to_chunk(r: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], text=r["text"],
+        index=int(r["chunk_index"] or 0), title=r["title"] or "", page=r["page"],
+        content_hash=r["content_hash"] or "", metadata=json.loads(r["metadata"] or "{}"),
+    )
+
+
+class _DenseIndex:
+    """The vectors of one version in memory, for exact cosine search."""
+
+    def __init__(self, table: pa.Table):
+        self.ids: list[str] = table.column("chunk_id").to_pylist()
+        self.pos = {cid: i for i, cid in enumerate(self.ids)}
+        if table.num_rows:
+            flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            self.matrix = np.ascontiguousarray(flat.reshape(table.num_rows, -1), dtype=np.float32)
+        else:
+            self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.rows = table.drop_columns(["vector"])
+
+    def chunk(self, i: int) -> Chunk:
+        return _row_to_chunk({c: self.rows.column(c)[i].as_py() for c in _META_COLUMNS})
+
+
+class LanceStore:
+    """A knowledge base's chunk table in ``root/lance`` with its version record in ``root/versions.json``."""
+
+    def __init__(self, root: str | Path, dim: int):
+        import lancedb
+
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self._db = lancedb.connect(str(self.root / "lance"))
+        self._versions_path = self.root / "versions.json"
+        self._lock_path = self.root / "write.lock"
+        self._lock_fd: int | None = None
+        self._pending = False
+        self._added = 0
+        self._removed = 0
+        self._cache: dict[int, _DenseIndex] = {}
+        self._cache_lock = threading.Lock()
+        self._readers: dict[int, Any] = {}
+        if TABLE not in self._table_names():
+            tbl = self._db.create_table(TABLE, schema=_schema(dim))
+            self._write_versions({"versions": [asdict(StoreVersion(0, time.time(), note="created",
+                                                                   backend={"lance_version": tbl.version}))]})
+
+    # ---- version record -------------------------------------------------------------------
+    def _table_names(self) -> list[str]:
+        names = self._db.list_tables()
+        return list(getattr(names, "tables", names))
+
+    def _read_versions(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._versions_path.read_text())
+        except FileNotFoundError as e:
+            raise KnowledgeBaseError(f"{self.root}: versions.json is missing; the knowledge base is damaged") from e
+
+    def _write_versions(self, data: dict[str, Any]) -> None:
+        tmp = self._versions_path.with_suffix(".json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._versions_path)
+
+    def versions(self) -> list[StoreVersion]:
+        return [StoreVersion(**v) for v in self._read_versions()["versions"]]
+
+    def version(self) -> int:
+        return self.versions()[-1].version
+
+    def _lance_version(self, version: int | None) -> tuple[int, int]:
+        vs = self.versions()
+        if version is None:
+            v = vs[-1]
+        else:
+            match = [v for v in vs if v.version == version]
+            if not match:
+                raise KnowledgeBaseError(
+                    f"version {version} does not exist; versions are {vs[0].version}..{vs[-1].version}"
+                )
+            v = match[0]
+        return v.version, int(v.backend["lance_version"])
+
+    # ---- reading ----------------------------------------------------------------------------
+    def _reader(self, version: int | None):
+        _, lv = self._lance_version(version)
+        tbl = self._readers.get(lv)
+        if tbl is None:
+            tbl = self._db.open_table(TABLE)
+            tbl.checkout(lv)
+            if len(self._readers) > 8:
+                self._readers.clear()
+            self._readers[lv] = tbl
+        return tbl
+
+    def _dense(self, version: int | None) -> _DenseIndex:
+        _, lv = self._lance_version(version)
+        with self._cache_lock:
+            idx = self._cache.get(lv)
+            if idx is None:
+                idx = _DenseIndex(self._reader(version).to_arrow())
+                if len(self._cache) >= 2:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[lv] = idx
+        return idx
+
+    def count(self, version: int | None = None) -> int:
+        return self._reader(version).count_rows()
+
+    def search_dense(self, vector: np.ndarray, k: int, where: str | None = None,
+                     version: int | None = None) -> list[tuple[Chunk, float]]:
+        idx = self._dense(version)
+        if not idx.ids:
+            return []
+        scores = idx.matrix @ np.asarray(vector, dtype=np.float32)
+        if where:
+            allowed = self._reader(version).search().where(where).select(["chunk_id"]).limit(None).to_arrow()
+            mask = np.full(len(idx.ids), -np.inf, dtype=np.float32)
+            keep = [idx.pos[c] for c in allowed.column("chunk_id").to_pylist() if c in idx.pos]
+            mask[keep] = 0.0
+            scores = scores + mask
+        k = min(k, len(idx.ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(idx.chunk(int(i)), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def search_text(self, query: str, k: int, where: str | None = None,
+                    version: int | None = None) -> list[tuple[Chunk, float]]:
+        if not query.strip():
+            return []
+        tbl = self._reader(version)
+        q = tbl.search(query, query_type="fts").select([*_META_COLUMNS, "_score"]).limit(k)
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            rows = q.to_list()
+        except Exception as e:  # an empty table has no index yet; lance raises on unparsable queries
+            if tbl.count_rows() == 0:
+                return []
+            raise KnowledgeBaseError(f"full-text search failed for {query!r}: {e}") from e
+        return [(_row_to_chunk(r), float(r.get("_score", 0.0))) for r in rows]
+
+    def vectors_for(self, chunk_ids: list[str], version: int | None = None) -> np.ndarray:
+        idx = self._dense(version)
+        return idx.matrix[[idx.pos[c] for c in chunk_ids]] if chunk_ids else np.zeros((0, self.dim), np.float32)
+
+    def sources(self, version: int | None = None) -> dict[str, str]:
+        """source path -> file hash, for incremental sync."""
+        t = self._reader(version).search().select(["source", "file_hash"]).limit(None).to_arrow()
+        return dict(zip(t.column("source").to_pylist(), t.column("file_hash").to_pylist(), strict=True))
+
+    def documents(self, version: int | None = None) -> list[dict[str, Any]]:
+        t = self._reader(version).search().select(["source", "doc_id", "title", "file_hash", "ingested_at"]) \
+            .limit(None).to_arrow().to_pylist()
+        by_source: dict[str, dict[str, Any]] = {}
+        for r in t:
+            d = by_source.setdefault(r["source"], {"source": r["source"], "title": r["title"], "chunks": 0,
+                                                   "file_hash": r["file_hash"], "ingested_at": r["ingested_at"],
+                                                   "doc_ids": set()})
+            d["chunks"] += 1
+            d["doc_ids"].add(r["doc_id"])
+        out = []
+        for d in by_source.values():
+            d["documents"] = len(d.pop("doc_ids"))
+            out.append(d)
+        return sorted(out, key=lambda d: d["source"])
+
+    def get_chunks(self, chunk_ids: list[str], version: int | None = None) -> list[Chunk]:
+        idx = self._dense(version)
+        return [idx.chunk(idx.pos[c]) for c in chunk_ids if c in idx.pos]
+
+    # ---- writing ----------------------------------------------------------------------------
+    def _begin(self) -> Any:
+        if self._lock_fd is None:
+            fd = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise KnowledgeBaseError(
+                    f"{self.root} is being changed by another process; wait for it to finish"
+                ) from None
+            self._lock_fd = fd
+            self._recover()
+        return self._db.open_table(TABLE)
+
+    def _recover(self) -> None:
+        """Undo Lance versions written after the last committed record (a crashed writer)."""
+        tbl = self._db.open_table(TABLE)
+        _, lv = self._lance_version(None)
+        if tbl.version != lv:
+            tbl.restore(lv)
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._pending, self._added, self._removed = False, 0, 0
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, file_hashes: dict[str, str]) -> None:
+        if not chunks:
+            return
+        if vectors.shape != (len(chunks), self.dim):
+            raise KnowledgeBaseError(f"got vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {self.dim}")
+        tbl = self._begin()
+        now = time.time()
+        data = pa.table({
+            "chunk_id": [c.chunk_id for c in chunks],
+            "doc_id": [c.doc_id for c in chunks],
+            "source": [c.source for c in chunks],
+            "title": [c.title for c in chunks],
+            "text": [c.text for c in chunks],
+            "chunk_index": pa.array([c.index for c in chunks], pa.int32()),
+            "page": pa.array([c.page for c in chunks], pa.int32()),
+            "content_hash": [c.content_hash for c in chunks],
+            "file_hash": [file_hashes.get(c.source, "") for c in chunks],
+            "metadata": [json.dumps(c.metadata, default=str) for c in chunks],
+            "ingested_at": pa.array([now] * len(chunks), pa.float64()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.astype(np.float32).ravel()), self.dim),
+        }, schema=_schema(self.dim))
+        tbl.add(data)
+        self._pending, self._added = True, self._added + len(chunks)
+
+    def delete_sources(self, sources: list[str]) -> int:
+        if not sources:
+            return 0
+        tbl = self._begin()
+        removed = 0
+        for i in range(0, len(sources), 500):
+            where = "source IN (" + ", ".join(sql_quote(s) for s in sources[i:i + 500]) + ")"
+            n = tbl.count_rows(where)
+            if n:
+                tbl.delete(where)
+                removed += n
+        self._pending = self._pending or removed > 0
+        self._removed += removed
+        return removed
+
+    def commit(self, note: str = "") -> StoreVersion | None:
+        """Make the staged writes the current version; None when nothing changed."""
+        try:
+            if not self._pending:
+                return None
+            tbl = self._db.open_table(TABLE)
+            if tbl.count_rows() > 0:
+                self._ensure_fts(tbl)
+            data = self._read_versions()
+            v = StoreVersion(data["versions"][-1]["version"] + 1, time.time(), self._added, self._removed, note,
+                             {"lance_version": tbl.version})
+            data["versions"].append(asdict(v))
+            self._write_versions(data)
+            return v
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            if self._pending:
+                self._recover()
+        finally:
+            self._release()
+
+    def _ensure_fts(self, tbl: Any) -> None:
+        """Build the full-text index once; afterwards bring it up to date with new rows."""
+        names = [getattr(i, "name", "") for i in tbl.list_indices()]
+        if not any("text" in n for n in names):
+            tbl.create_fts_index("text", replace=True)
+        else:
+            tbl.optimize()
