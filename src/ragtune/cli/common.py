@@ -11,7 +11,7 @@ from rich.console import Console
 from ragtune.config import Settings, load_settings
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def settings_from(ctx: typer.Context, **fields: Any) -> Settings:

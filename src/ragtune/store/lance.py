@@ -328,6 +328,8 @@ class LanceStore:
         """Build the full-text index once; afterwards bring it up to date with new rows."""
         names = [getattr(i, "name", "") for i in tbl.list_indices()]
         if not any("text" in n for n in names):
-            tbl.create_fts_index("text", replace=True)
+            from lancedb.index import FTS
+
+            tbl.create_index("text", config=FTS(stem=True, remove_stop_words=True), replace=True)
         else:
             tbl.optimize()
