@@ -47,24 +47,25 @@ def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
     adapter_dir = Path(adapter_dir)
     cfg_path = adapter_dir / "adapter_config.json"
     if not cfg_path.exists():
-        raise ModelNotFoundError(f"{adapter_dir} has no adapter_config.json; pass the folder a LoRA run saved")
+        raise ModelNotFoundError(f"{adapter_dir} has no adapter_config.json; pass a folder a LoRA run saved")
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     peft_type = str(cfg.get("peft_type", "LORA")).upper()
+    refusal = None
     if peft_type != "LORA":
-        raise TrainingError(f"{adapter_dir}: peft_type {peft_type} cannot be exported; only plain LoRA adapters can")
-    if cfg.get("use_dora"):
-        raise TrainingError(f"{adapter_dir}: DoRA adapters cannot run in llama.cpp; merge it with merge_adapter")
-    if cfg.get("fan_in_fan_out"):
-        raise TrainingError(f"{adapter_dir}: fan_in_fan_out (Conv1D) adapters are not supported; merge instead")
-    if cfg.get("modules_to_save"):
-        raise TrainingError(
-            f"{adapter_dir}: modules_to_save {cfg['modules_to_save']} are full modules, not LoRA pairs; "
-            "a GGUF adapter cannot carry them: merge with merge_adapter instead"
-        )
-    if str(cfg.get("bias", "none")) != "none":
-        raise TrainingError(f"{adapter_dir}: LoRA bias={cfg['bias']!r} cannot be exported; train with bias='none'")
-    if "lora_alpha" not in cfg or "r" not in cfg:
-        raise TrainingError(f"{adapter_dir}/adapter_config.json lacks lora_alpha or r; re-save the adapter with peft")
+        refusal = f"peft_type {peft_type} cannot be exported; only plain LoRA adapters can"
+    elif cfg.get("use_dora"):
+        refusal = "DoRA adapters cannot run in llama.cpp; merge it with merge_adapter"
+    elif cfg.get("fan_in_fan_out"):
+        refusal = "fan_in_fan_out (Conv1D) adapters are not supported; merge it with merge_adapter"
+    elif cfg.get("modules_to_save"):
+        refusal = (f"modules_to_save {cfg['modules_to_save']} are full modules, not LoRA pairs, and a GGUF "
+                   "adapter cannot carry them; merge with merge_adapter instead")
+    elif str(cfg.get("bias", "none")) != "none":
+        refusal = f"LoRA bias={cfg['bias']!r} cannot be exported; train with bias='none'"
+    elif "lora_alpha" not in cfg or "r" not in cfg:
+        refusal = "adapter_config.json lacks lora_alpha or r; re-save the adapter with peft"
+    if refusal:
+        raise TrainingError(f"{adapter_dir}: {refusal}")
     return cfg
 
 
@@ -79,7 +80,7 @@ def _load_adapter_tensors(adapter_dir: Path) -> dict[str, Any]:
         import torch
 
         return torch.load(str(binf), map_location="cpu", weights_only=True)
-    raise ModelNotFoundError(f"{adapter_dir} has no adapter_model.safetensors; pass the folder a LoRA run saved")
+    raise ModelNotFoundError(f"{adapter_dir} has no adapter_model.safetensors; pass a LoRA run folder")
 
 
 def _pattern_value(module: str, pattern: dict[str, Any], default: Any) -> Any:
@@ -191,8 +192,8 @@ def export_gguf_adapter(
     hp = base_hparams(base_spec)
     if hp["arch"] != "llama":
         raise TrainingError(
-            f"base {base_spec.name!r} has architecture {hp['arch']!r}; GGUF adapter export supports llama-type "
-            "models only: use merge_adapter for others"
+            f"base {base_spec.name!r} has architecture {hp['arch']!r}; GGUF adapter export supports "
+            "llama-type models only: use merge_adapter for others"
         )
     alpha = float(cfg["lora_alpha"])
     if alpha <= 0:
@@ -206,7 +207,7 @@ def export_gguf_adapter(
         if gguf_name is None:
             raise TrainingError(f"adapter targets {hf_name}, which has no llama.cpp tensor; merge instead")
         if gguf_name.startswith(("token_embd", "output.")):
-            raise TrainingError(f"adapter targets {hf_name} (embeddings/lm head); GGUF export needs attention/MLP only")
+            raise TrainingError(f"adapter targets {hf_name} (embeddings/lm head); only attention/MLP export")
         a = a.float().numpy()
         b = b.float().numpy()
         module = hf_name[: -len(".weight")]
@@ -252,29 +253,12 @@ def export_gguf_adapter(
 
 # --------------------------------------------------------------------------- loading helpers
 def load_base_causal_lm(base_spec: ModelSpec):
-    """A float32 transformers copy of the base and its tokenizer.
-
-    Uses the train package's cached loader when present (it keeps a dequantised HF copy of
-    a GGUF base), otherwise loads directly with transformers.
-    """
+    """A fresh float32 transformers copy of the base and its tokenizer (via the cached HF copy of a GGUF)."""
     import torch
 
-    try:
-        from ragtune.train.model_io import load_causal_lm
-    except ImportError:
-        load_causal_lm = None
-    if load_causal_lm is not None:
-        return load_causal_lm(base_spec, torch.float32)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from ragtune.train.model_io import load_causal_lm
 
-    path = base_spec.local_path
-    if path.is_file():
-        kw = {"gguf_file": path.name}
-        src = str(path.parent)
-    else:
-        kw, src = {}, str(path)
-    tok = AutoTokenizer.from_pretrained(src, **kw)
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, **kw)
+    model, tok = load_causal_lm(base_spec, torch.float32)
     model.eval()
     return model, tok
 
@@ -326,7 +310,7 @@ def verify_gguf_adapter(
     from peft import PeftModel
 
     if base_spec.kind != "gguf":
-        raise TrainingError(f"verify needs a GGUF base for llama.cpp; {base_spec.name!r} is a {base_spec.kind} model")
+        raise TrainingError(f"verify needs a GGUF base for llama.cpp; {base_spec.name!r} is {base_spec.kind}")
     model, tok = load_base_causal_lm(base_spec)
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
     if not ids:
@@ -340,7 +324,7 @@ def verify_gguf_adapter(
                 a = peft_model(input_ids=x).logits[0].float().numpy()
             b = peft_model(input_ids=x).logits[0].float().numpy()
     finally:
-        peft_model.unload()  # leave a cached base model as it was
+        peft_model.unload()
     c = _llama_cpp_logits(str(base_spec.local_path), ids, None, n_threads)
     d = _llama_cpp_logits(str(base_spec.local_path), ids, str(gguf_adapter), n_threads)
     vocab = min(a.shape[1], c.shape[1])
@@ -352,6 +336,8 @@ def verify_gguf_adapter(
         "effect_corr_last": _pearson(eff_hf[-1], eff_cpp[-1]),
         "top1_agreement": float((b.argmax(-1) == d.argmax(-1)).mean()),
         "base_top1_agreement": float((a.argmax(-1) == c.argmax(-1)).mean()),
+        # The quantised base's own deviation: effects much smaller than this are lost in its noise.
+        "base_rms_diff": float(np.sqrt(((a - c) ** 2).mean())),
         "effect_rms_hf": float(np.sqrt((eff_hf**2).mean())),
         "effect_rms_llama_cpp": float(np.sqrt((eff_cpp**2).mean())),
     }
@@ -368,11 +354,10 @@ def merge_adapter(base_spec: ModelSpec, adapter_dir: Path, out_dir: Path) -> Pat
 
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
     if not (adapter_dir / "adapter_config.json").exists():
-        raise ModelNotFoundError(f"{adapter_dir} has no adapter_config.json; pass the folder a LoRA run saved")
+        raise ModelNotFoundError(f"{adapter_dir} has no adapter_config.json; pass a folder a LoRA run saved")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise TrainingError(f"{out_dir} exists and is not empty; choose a new folder or delete it")
-    # A fresh copy: merging writes into the weights, which must not touch a cached base.
-    model, tok = _fresh_base(base_spec)
+    model, tok = load_base_causal_lm(base_spec)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", suffix=".tmp", dir=out_dir.parent))
@@ -387,10 +372,3 @@ def merge_adapter(base_spec: ModelSpec, adapter_dir: Path, out_dir: Path) -> Pat
         raise
     return out_dir
 
-
-def _fresh_base(base_spec: ModelSpec):
-    """An uncached copy of the base: ``load_causal_lm`` may cache, and a merge mutates weights."""
-    import copy
-
-    model, tok = load_base_causal_lm(base_spec)
-    return copy.deepcopy(model), tok
