@@ -133,7 +133,8 @@ def parse_qa(obj: dict[str, Any], where: str) -> QAItem:
             where, "prompt", _text_field(obj, "prompt", where), _text_field(obj, "completion", where), **ref
         )
     raise DataError(
-        f"{where}: unknown row shape (keys {sorted(obj)[:6]}); use question/answer, prompt/completion or messages"
+        f"{where}: unknown row shape (keys {sorted(obj)[:6]}); "
+        "use question/answer, prompt/completion or messages"
     )
 
 
