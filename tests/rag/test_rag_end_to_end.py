@@ -1,0 +1,80 @@
+"""RAG with the bundled models on real SQuAD paragraphs: retrieval quality, grounded answers, live updates."""
+
+import pytest
+
+from ragtune.kb import KnowledgeBase
+from ragtune.evaluate.metrics import answer_recall as contains_answer
+from ragtune.pipeline import Pipeline
+from tests.conftest import squad_paragraphs, squad_questions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def squad_kb(tmp_path_factory):
+    from ragtune.config import load_settings
+
+    root = tmp_path_factory.mktemp("squad")
+    docs = root / "docs"
+    docs.mkdir()
+    paras = squad_paragraphs(30, title="Super Bowl 50")
+    for r in paras:
+        (docs / f"{r['id'].replace(':', '_')}.txt").write_text(r["text"], encoding="utf-8")
+    s = load_settings(env={}, data_dir=str(root / "data"), generation__max_tokens=32)
+    kb = KnowledgeBase.create(s, "squad")
+    kb.ingest([docs])
+    return s, kb, docs, squad_questions({r["id"] for r in paras})
+
+
+def test_retrieval_recall_on_real_questions(squad_kb):
+    s, kb, _, qs = squad_kb
+    qs = qs[:60]
+    recall = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        found = 0
+        for q in qs:
+            gold = q["doc_id"].replace(":", "_")
+            found += any(gold in h.chunk.source for h in kb.search(q["question"], k=5, mode=mode))
+        recall[mode] = found / len(qs)
+    # Golden numbers on this subset (60 questions, 30 paragraphs of one article), measured 2026-11-25:
+    # dense 1.00, bm25 0.90, hybrid 0.98 recall@5.
+    assert recall == pytest.approx({"dense": 1.0, "bm25": 0.9, "hybrid": 0.983}, abs=0.02)
+
+
+def test_rag_beats_closed_book_and_cites(squad_kb):
+    s, kb, _, qs = squad_kb
+    pipe = Pipeline(s)
+    sample = qs[:8]
+    rag = [pipe.ask(q["question"], mode="rag", kb="squad") for q in sample]
+    base = [pipe.ask(q["question"], mode="base") for q in sample]
+    rag_hits = sum(contains_answer(a.text, q["answers"]) for a, q in zip(rag, sample, strict=True))
+    base_hits = sum(contains_answer(a.text, q["answers"]) for a, q in zip(base, sample, strict=True))
+    assert rag_hits > base_hits
+    a = rag[0]
+    assert a.prompt.startswith("<|im_start|>system") and sample[0]["question"] in a.prompt
+    assert len(a.citations) == len(a.hits) == s.retrieval.top_k
+    assert a.citations[0].chunk_id == a.hits[0].chunk.chunk_id
+    assert a.kb_version == 1 and a.timings["decode_tok_s"] > 0
+
+
+def test_updated_document_changes_the_next_answer(squad_kb):
+    s, kb, docs, _ = squad_kb
+    pipe = Pipeline(s)
+    f = docs / "zephyr.txt"
+    f.write_text("The Zephyr-9 moon base was founded by Captain Ilse Marrow in 2091.", encoding="utf-8")
+    kb.ingest([docs])
+    q = "Who founded the Zephyr-9 moon base?"
+    first = pipe.ask(q, mode="rag", kb="squad")
+    assert "Marrow" in first.text
+    f.write_text("The Zephyr-9 moon base was founded by Captain Tomas Okafor in 2091.", encoding="utf-8")
+    kb.ingest([docs])
+    second = pipe.ask(q, mode="rag", kb="squad")
+    assert "Okafor" in second.text and "Marrow" not in second.text
+    old = pipe.ask(q, mode="rag", kb="squad", as_of=first.kb_version)
+    assert "Marrow" in old.text
+
+
+def test_abstains_when_nothing_is_relevant(squad_kb):
+    s, kb, _, _ = squad_kb
+    a = Pipeline(s).ask("How long should sourdough bread proof in the fridge?", mode="rag", kb="squad")
+    assert a.abstained and a.text == s.prompts.no_answer and a.prompt == ""
