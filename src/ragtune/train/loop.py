@@ -341,7 +341,8 @@ def train_loop(
         bar.close()
     result.steps = step
     result.seconds = time.perf_counter() - t0
-    result.tokens = tokens * world
+    counted = torch.tensor([tokens], dtype=torch.long, device=acc.device)
+    result.tokens = int(acc.reduce(counted, reduction="sum")) if world > 1 else tokens
     if val and best_weights is not None and cfg.restore_best and math.isfinite(best_val):
         ckpt.load_trainable(raw_model, best_weights)
     result.best_val_loss = best_val if math.isfinite(best_val) else None
