@@ -331,6 +331,13 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
 
 # --- one QA item, all scores at once ------------------------------------------------------------
 
+_CITATION_MARK = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
+def strip_citations(text: str) -> str:
+    """Remove citation markers such as "[1]" or "[2, 3]", which are not part of the answer's words."""
+    return " ".join(_CITATION_MARK.sub(" ", text).split())
+
 
 def qa_scores(
     prediction: str,
@@ -344,10 +351,12 @@ def qa_scores(
 ) -> dict[str, float]:
     """Every QA score that applies to one answer, keyed by the names in ``METRICS``.
 
-    Scores that need information the mode does not have (no retrieved text for a closed-book
-    mode, no vectors) are left out rather than set to 0, so a mode's mean is over the items
-    where the score means something.
+    Citation markers ("[1]") are removed from the prediction first, so a cited answer is not
+    penalised for its reference numbers. Scores that need information the mode does not have
+    (no retrieved text for a closed-book mode, no vectors) are left out rather than set to 0,
+    so a mode's mean is over the items where the score means something.
     """
+    prediction = strip_citations(prediction)
     scores = {
         "exact_match": exact_match(prediction, golds),
         "token_f1": token_f1(prediction, golds),

@@ -136,9 +136,9 @@ def recommend(results: ComparisonResults) -> Recommendation:
     rules.append("quality")
 
     # Rule 2: freshness among the tied families.
+    fresh_all = {fam: f for fam in best if (f := _freshness_of(results, best[fam][0])) is not None}
+    measured = {fam: f for fam, f in fresh_all.items() if fam in tied}
     dropped: list[str] = []
-    fresh = {fam: _freshness_of(results, best[fam][0]) for fam in tied}
-    measured = {fam: f for fam, f in fresh.items() if f is not None}
     if measured:
         top = max(measured, key=lambda fam: measured[fam].new_after.value)
         for fam, f in measured.items():
@@ -146,8 +146,8 @@ def recommend(results: ComparisonResults) -> Recommendation:
                 dropped.append(fam)
                 reasons.append(
                     f"Freshness: after the knowledge update {fam} ({f.mode}) answered "
-                    f"{fmt.estimate(f.metric, f.new_after)} of the new facts against "
-                    f"{fmt.estimate(f.metric, measured[top].new_after)} for {top} ({measured[top].mode}), "
+                    f"{fmt.pct(f.metric, f.new_after)} of the new facts against "
+                    f"{fmt.pct(f.metric, measured[top].new_after)} for {top} ({measured[top].mode}), "
                     f"so {fam} is set aside.")
         if dropped:
             rules.append("freshness")
@@ -183,16 +183,30 @@ def recommend(results: ComparisonResults) -> Recommendation:
         rules.append("clear-winner")
     rec = Recommendation(choice, reasons, best[choice][0], metric, rules)
 
-    # Rule 5 (context): a dropped family was better on the task itself.
+    # Rule 5 (context): a family set aside for freshness was better on the task itself, or the
+    # chosen family itself cannot follow updates as well as another one.
     for fam in dropped:
         if best[fam][1].value > best[choice][1].value:
-            f = measured[fam]
-            retrain = f" (retraining took {fmt.seconds(f.retrain_s)}" + (
-                f" and reached {fmt.estimate(f.metric, f.new_after_retrain)} on the new facts)"
-                if f.new_after_retrain else ")") if f.retrain_s is not None else ""
-            reasons.append(f"Caveat: {fam} scored higher on {label} ({fmt.estimate(metric, best[fam][1])}) but "
-                           f"cannot follow knowledge updates without retraining{retrain}.")
+            reasons.append(f"Caveat: {fam} scored higher on {label} ({fmt.estimate(metric, best[fam][1])}) "
+                           f"but cannot follow knowledge updates{_retrain_words(fresh_all[fam])}.")
+    if choice in fresh_all and fresh_all:
+        top = max(fresh_all, key=lambda fam: fresh_all[fam].new_after.value)
+        mine = fresh_all[choice]
+        if top != choice and _clearly_below(mine.new_after, fresh_all[top].new_after, _FRESHNESS_MARGIN):
+            reasons.append(f"Caveat: after a knowledge update {choice} answered "
+                           f"{fmt.pct(mine.metric, mine.new_after)} of the new facts against "
+                           f"{fmt.pct(mine.metric, fresh_all[top].new_after)} for {top}: "
+                           f"plan to retrain when the knowledge changes{_retrain_words(mine)}.")
+            rules.append("freshness-caveat")
     return _finish(results, rec, best)
+
+
+def _retrain_words(f: FreshnessResult) -> str:
+    if f.retrain_s is None:
+        return ""
+    reached = (f" and reached {fmt.pct(f.metric, f.new_after_retrain)} on the new facts"
+               if f.new_after_retrain else "")
+    return f" (retraining took {fmt.seconds(f.retrain_s)}{reached})"
 
 
 def _finish(results: ComparisonResults, rec: Recommendation,
@@ -204,7 +218,8 @@ def _finish(results: ComparisonResults, rec: Recommendation,
     if lat is not None:
         parts = [f"{mode} {fmt.value('latency_p50_ms', est.value)} ms" for _, mode in others
                  if (est := results.metric(mode, "latency_p50_ms")) is not None]
-        rec.reasons.append(f"Latency: {chosen} answers in {fmt.value('latency_p50_ms', lat.value)} ms at the median"
+        median = fmt.value("latency_p50_ms", lat.value)
+        rec.reasons.append(f"Latency: {chosen} answers in {median} ms at the median"
                            + (f" (against {', '.join(parts)})." if parts else "."))
     costs = results.costs.get(chosen) if chosen else None
     if costs is not None and costs.added_bytes():
@@ -217,7 +232,7 @@ def _finish(results: ComparisonResults, rec: Recommendation,
         how = (f"a knowledge-base update took {fmt.seconds(fresh.update_s)}" if fresh.update_s is not None
                else f"a retrain took {fmt.seconds(fresh.retrain_s)}")
         rec.reasons.append(f"Updates: for {chosen} {how}; new-fact accuracy after it "
-                           f"{fmt.estimate(fresh.metric, fresh.new_after_retrain or fresh.new_after)}.")
+                           f"{fmt.pct(fresh.metric, fresh.new_after_retrain or fresh.new_after)}.")
     return rec
 
 

@@ -135,7 +135,8 @@ class ModeInfo:
     def __post_init__(self) -> None:
         self.family = self.family or mode_family(self.name)
         if self.family not in FAMILIES:
-            raise DataError(f"mode {self.name!r} has family {self.family!r}: use one of {', '.join(FAMILIES)}")
+            raise DataError(f"mode {self.name!r} has family {self.family!r}: "
+                            f"use one of {', '.join(FAMILIES)}")
 
     @property
     def variant_of(self) -> str | None:
@@ -201,7 +202,8 @@ class ItemRecord:
     @classmethod
     def from_answer(cls, answer: Any, item_id: str, references: Sequence[str], *,
                     latency_ms: float | None = None, gold_ids: Sequence[str] = (),
-                    scores: dict[str, float] | None = None, extra: dict[str, Any] | None = None) -> ItemRecord:
+                    scores: dict[str, float] | None = None,
+                    extra: dict[str, Any] | None = None) -> ItemRecord:
         """Build a record from a ``ragtune.types.Answer`` (hits, citations, prompt, usage)."""
         retrieved = [RetrievedChunk(h.chunk.chunk_id, h.chunk.text, float(h.score), h.chunk.doc_id,
                                     h.chunk.source) for h in answer.hits]
@@ -493,8 +495,11 @@ class ComparisonResults:
 
     def paired(self, mode_a: str, mode_b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores of two modes on the items both answered, aligned by item id."""
-        a = {it.item_id: it.scores[metric] for it in self.items_for(mode_a) if it.scores.get(metric) is not None}
-        b = {it.item_id: it.scores[metric] for it in self.items_for(mode_b) if it.scores.get(metric) is not None}
+        def scores(mode: str) -> dict[str, float]:
+            return {it.item_id: it.scores[metric] for it in self.items_for(mode)
+                    if it.scores.get(metric) is not None}
+
+        a, b = scores(mode_a), scores(mode_b)
         shared = sorted(a.keys() & b.keys())
         return np.array([a[i] for i in shared], dtype=float), np.array([b[i] for i in shared], dtype=float)
 
@@ -558,7 +563,8 @@ class ComparisonResults:
     def from_dict(cls, data: dict[str, Any]) -> ComparisonResults:
         schema = data.get("schema", SCHEMA_VERSION)
         if schema > SCHEMA_VERSION:
-            raise DataError(f"results were written by a newer ragtune (schema {schema}): upgrade ragtune to read them")
+            raise DataError(f"results were written by a newer ragtune (schema {schema}): "
+                            "upgrade ragtune to read them")
         base = _known(cls, data)
         base["modes"] = [ModeInfo(**_known(ModeInfo, m)) for m in data.get("modes", [])]
         base["metrics"] = {mode: {k: Estimate.from_dict(v) for k, v in table.items()}
@@ -576,7 +582,8 @@ class ComparisonResults:
         try:
             return cls.from_dict(json.loads(text))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"results are not a valid ragtune results.json ({exc}): re-run the comparison") from exc
+            raise DataError(f"results are not a valid ragtune results.json ({exc}): "
+                            "re-run the comparison") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> ComparisonResults:

@@ -34,6 +34,18 @@ def estimate(metric: str, est: Estimate | None, with_ci: bool = True) -> str:
     return text
 
 
+def pct(metric: str, est: Estimate | None) -> str:
+    """``72.0% [65.0, 80.0]`` for a share, for reading inside a sentence."""
+    if est is None:
+        return "n/a"
+    if metric_info(metric).unit != "percent":
+        return estimate(metric, est)
+    text = f"{value(metric, est.value)}%"
+    if est.has_ci:
+        text += f" [{value(metric, est.lo)}, {value(metric, est.hi)}]"
+    return text
+
+
 def diff(metric: str, est: Estimate | None) -> str:
     """A signed difference with its interval: ``+14.8 [+10.1, +19.6]``."""
     if est is None:

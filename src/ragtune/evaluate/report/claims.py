@@ -1,0 +1,254 @@
+"""The "Key differences" section: each claim of the RAG-versus-fine-tuning debate, checked on this run.
+
+Each claim gets the evidence this run measured, written from the numbers, and a verdict
+from a small explicit rule: "supported", "partly supported", "not supported", "measured"
+(evidence without a yes/no question) or "not measured". A claim whose numbers are missing
+says so instead of repeating the textbook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ragtune.evaluate.metrics import metric_info
+from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate.results import ComparisonResults, Estimate
+
+NOT_MEASURED = "not measured"
+
+
+@dataclass
+class Claim:
+    """One debate claim: an id for the HTML, the topic, the claim, the verdict and the evidence."""
+
+    key: str
+    topic: str
+    claim: str
+    verdict: str = NOT_MEASURED
+    evidence: list[str] = field(default_factory=list)
+
+
+def _modes(results: ComparisonResults, family: str) -> list[str]:
+    return [m.name for m in results.modes if m.family == family]
+
+
+def _best(results: ComparisonResults, family: str, metric: str) -> tuple[str, Estimate] | None:
+    scored = [(m, e) for m in _modes(results, family) if (e := results.metric(m, metric)) is not None]
+    return max(scored, key=lambda me: me[1].value) if scored else None
+
+
+def _better(results: ComparisonResults, a: str, b: str, metric: str) -> tuple[bool, Estimate | None]:
+    """Is mode ``a`` clearly better than mode ``b`` (paired interval above 0, else disjoint intervals)?"""
+    diff = results.paired_difference(a, b, metric)
+    if diff is not None and diff.has_ci and diff.n > 1:
+        return diff.lo > 0, diff
+    ea, eb = results.metric(a, metric), results.metric(b, metric)
+    if ea is not None and eb is not None and ea.has_ci and eb.has_ci:
+        return ea.lo > eb.hi, None
+    return False, None
+
+
+def _vs(results: ComparisonResults, a: str, b: str, metric: str) -> str:
+    label = metric_info(metric).label
+    ea, eb = results.metric(a, metric), results.metric(b, metric)
+    better, diff = _better(results, a, b, metric)
+    text = f"{a} {fmt.estimate(metric, ea)} against {b} {fmt.estimate(metric, eb)} {label}"
+    if diff is not None:
+        text += f" (paired difference {fmt.diff(metric, diff)})"
+    return text
+
+
+def knowledge_source(results: ComparisonResults) -> Claim:
+    claim = Claim("knowledge-source", "Knowledge source",
+                  "RAG answers from retrieved documents; fine-tuning answers from knowledge stored in "
+                  "the weights.")
+    metric = results.primary_metric
+    base, rag, ft = (_best(results, fam, metric) for fam in ("base", "rag", "fine-tuning"))
+    rag_gain = ft_gain = False
+    if base and rag:
+        rag_gain, _ = _better(results, rag[0], base[0], metric)
+        claim.evidence.append(f"Retrieval: {_vs(results, rag[0], base[0], metric)}.")
+    if base and ft:
+        ft_gain, _ = _better(results, ft[0], base[0], metric)
+        claim.evidence.append(f"Weights: {_vs(results, ft[0], base[0], metric)}.")
+    for mode in _modes(results, "rag") + _modes(results, "both"):
+        share = results.metric(mode, "supported_token_share")
+        changed = results.metric(mode, "answer_changed")
+        if share is not None:
+            text = (f"{mode}: {fmt.pct('supported_token_share', share)} of the answer's content words "
+                    "appear in the retrieved text")
+            if changed is not None:
+                text += (f"; the answer changed in {fmt.pct('answer_changed', changed)} of questions "
+                         "when the retrieved text was removed")
+            claim.evidence.append(text + ".")
+    if not claim.evidence:
+        return claim
+    if rag and ft and base:
+        claim.verdict = ("supported" if rag_gain and ft_gain else
+                         "partly supported" if rag_gain or ft_gain else "not supported")
+    elif rag and base:
+        claim.verdict = "partly supported" if rag_gain else "not supported"
+    else:
+        claim.verdict = "measured"
+    if rag and base and not rag_gain:
+        claim.evidence.append("Retrieved text did not measurably improve answers over the closed-book model.")
+    if ft and base and not ft_gain:
+        claim.evidence.append("Training did not measurably put the knowledge into the weights "
+                              "(no clear gain over the base model).")
+    return claim
+
+
+def updateability(results: ComparisonResults) -> Claim:
+    claim = Claim("updateability", "Updateability",
+                  "A knowledge base takes new facts in seconds by indexing them; a fine-tuned model must be "
+                  "retrained.")
+    if not results.freshness:
+        return claim
+    rag_side, ft_side = [], []
+    for f in results.freshness:
+        family = results.mode(f.mode).family if f.mode in results.mode_names else ""
+        m = f.metric
+        parts = [f"{f.mode}: new facts answered {fmt.pct(m, f.new_before)} before the update, "
+                 f"{fmt.pct(m, f.new_after)} after"]
+        if f.old_after is not None:
+            parts.append(f"old (now wrong) answers still given {fmt.pct(m, f.old_after)}")
+        if f.update_s is not None:
+            parts.append(f"update took {fmt.seconds(f.update_s)}")
+        if f.retrain_s is not None:
+            parts.append(f"retraining took {fmt.seconds(f.retrain_s)}"
+                         + (f" and reached {fmt.pct(m, f.new_after_retrain)} on the new facts"
+                            if f.new_after_retrain else ""))
+        claim.evidence.append("; ".join(parts) + ".")
+        (rag_side if family in ("rag", "both") else ft_side if family == "fine-tuning" else []).append(f)
+    rag_best = max((f for f in rag_side if f.new_after), key=lambda f: f.new_after.value, default=None)
+    ft_best = max((f for f in ft_side if f.new_after), key=lambda f: f.new_after.value, default=None)
+    if rag_best and ft_best:
+        gap = rag_best.new_after.value - ft_best.new_after.value
+        clear = (rag_best.new_after.lo > ft_best.new_after.hi if rag_best.new_after.has_ci
+                 and ft_best.new_after.has_ci else gap > 0.05)
+        faster = (rag_best.update_s is not None and ft_best.retrain_s is not None
+                  and rag_best.update_s < ft_best.retrain_s)
+        if faster:
+            speedup = fmt.ratio(ft_best.retrain_s, rag_best.update_s)
+            claim.evidence.append(f"The update was {speedup} faster than retraining.")
+        claim.verdict = "supported" if clear and faster else "partly supported" if clear or faster else \
+            "not supported"
+    else:
+        claim.verdict = "measured"
+    return claim
+
+
+def setup_complexity(results: ComparisonResults) -> Claim:
+    claim = Claim("setup-complexity", "Set-up complexity",
+                  "RAG needs only an index of the documents; fine-tuning needs a training run.")
+    setups = {m: c.setup_s for m, c in results.costs.items() if c.setup_s is not None}
+    if not setups:
+        return claim
+    for mode, s in setups.items():
+        detail = results.costs[mode].setup_detail
+        extra = f" ({', '.join(f'{k} {fmt.seconds(v)}' for k, v in detail.items())})" if detail else ""
+        claim.evidence.append(f"{mode}: set-up {fmt.seconds(s)}{extra}.")
+    fam = {m: results.mode(m).family for m in setups if m in results.mode_names}
+    rag = [setups[m] for m in setups if fam.get(m) == "rag"]
+    ft = [setups[m] for m in setups if fam.get(m) == "fine-tuning"]
+    if rag and ft:
+        r, f = min(rag), min(ft)
+        claim.evidence.append(f"The cheapest fine-tuning set-up took {fmt.ratio(f, r)} the time of the "
+                              "cheapest RAG set-up.")
+        claim.verdict = "supported" if r < f else "not supported"
+    else:
+        claim.verdict = "measured"
+    return claim
+
+
+def response_generation(results: ComparisonResults) -> Claim:
+    claim = Claim("response-generation", "Response generation and groundedness",
+                  "RAG answers can be checked against and cited to their sources; a fine-tuned model answers "
+                  "from memory with nothing to point at.")
+    if results.task != "qa":
+        claim.evidence.append("Classification predicts labels: retrieved examples serve as demonstrations, "
+                              "not as citable sources.")
+        return claim
+    grounded = []
+    for mode in _modes(results, "rag") + _modes(results, "both"):
+        share = results.metric(mode, "supported_token_share")
+        cited = results.metric(mode, "citation_contains_gold")
+        hit = results.metric(mode, "context_has_gold")
+        parts = []
+        if share is not None:
+            parts.append(f"{fmt.pct('supported_token_share', share)} of content words supported by the "
+                         "retrieved text")
+            grounded.append(share.value)
+        if cited is not None:
+            parts.append(f"cited chunks hold the gold answer in {fmt.pct('citation_contains_gold', cited)}")
+        if hit is not None:
+            parts.append(f"the retrieved text held it in {fmt.pct('context_has_gold', hit)}")
+        if parts:
+            claim.evidence.append(f"{mode}: " + "; ".join(parts) + ".")
+    lat = {m: e for m in results.mode_names if (e := results.metric(m, "latency_p50_ms")) is not None}
+    if lat:
+        claim.evidence.append("Median latency: " + ", ".join(f"{m} {fmt.value('latency_p50_ms', e.value)} ms"
+                                                             for m, e in lat.items())
+                              + " (retrieved text makes prompts longer).")
+    if grounded:
+        claim.verdict = "supported" if max(grounded) >= 0.5 else "partly supported"
+    elif lat:
+        claim.verdict = "measured"
+    return claim
+
+
+def task_performance(results: ComparisonResults) -> Claim:
+    claim = Claim("task-performance", "Task performance",
+                  "Fine-tuning adapts the model to the task's format and labels; RAG brings knowledge "
+                  "but not behaviour.")
+    metric = results.primary_metric
+    rag, ft = _best(results, "rag", metric), _best(results, "fine-tuning", metric)
+    for fam in ("base", "rag", "fine-tuning", "both"):
+        best = _best(results, fam, metric)
+        if best:
+            claim.evidence.append(f"Best {fam}: {best[0]} {fmt.estimate(metric, best[1])} "
+                                  f"{metric_info(metric).label}.")
+    for mode in results.modes:
+        if mode.variant_of and mode.variant_of in results.mode_names and results.metric(mode.name, metric):
+            claim.evidence.append(f"Variant {_vs(results, mode.name, mode.variant_of, metric)}.")
+    if rag and ft:
+        ft_wins, _ = _better(results, ft[0], rag[0], metric)
+        rag_wins, _ = _better(results, rag[0], ft[0], metric)
+        claim.evidence.append(f"Head to head: {_vs(results, ft[0], rag[0], metric)}.")
+        claim.verdict = "supported" if ft_wins else "not supported" if rag_wins else "partly supported"
+        if not ft_wins and not rag_wins:
+            claim.evidence.append("The difference is within noise at 95% confidence.")
+    elif claim.evidence:
+        claim.verdict = "measured"
+    return claim
+
+
+def model_size(results: ComparisonResults) -> Claim:
+    claim = Claim("model-size", "Model size",
+                  "Fine-tuning keeps the knowledge inside the model (a small adapter, or a full copy when "
+                  "merged); RAG keeps the model unchanged and stores the knowledge in an index beside it.")
+    base = next((c.base_model_bytes for c in results.costs.values() if c.base_model_bytes), None)
+    adapters = {m: c.adapter_bytes for m, c in results.costs.items() if c.adapter_bytes}
+    merged = {m: c.merged_bytes for m, c in results.costs.items() if c.merged_bytes}
+    index = {m: c.index_bytes for m, c in results.costs.items() if c.index_bytes}
+    if base:
+        claim.evidence.append(f"Base model: {fmt.nbytes(base)}.")
+    for name, table in (("adapter", adapters), ("merged model", merged), ("index", index)):
+        for mode, size in table.items():
+            rel = f" ({100 * size / base:.1f}% of the base model)" if base else ""
+            claim.evidence.append(f"{mode} {name}: {fmt.nbytes(size)}{rel}.")
+    peak = {m: c.peak_memory_mb for m, c in results.costs.items() if c.peak_memory_mb}
+    if peak:
+        claim.evidence.append("Peak memory: " + ", ".join(f"{m} {v:,.0f} MB" for m, v in peak.items()) + ".")
+    if claim.evidence:
+        claim.verdict = "measured"
+    if adapters and index:
+        a, i = min(adapters.values()), min(index.values())
+        claim.evidence.append(f"The smallest adapter is {fmt.ratio(a, i)} the size of the smallest index.")
+    return claim
+
+
+def key_differences(results: ComparisonResults) -> list[Claim]:
+    """Every debate claim, in the order the debate usually lists them."""
+    return [knowledge_source(results), updateability(results), setup_complexity(results),
+            response_generation(results), task_performance(results), model_size(results)]

@@ -1,0 +1,35 @@
+"""The summary table in the terminal, printed by `ragtune compare` at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ragtune.evaluate.metrics import metric_info
+from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate.report.html import summary_metrics
+from ragtune.evaluate.results import ComparisonResults
+
+_FAMILY_STYLE = {"base": "bright_black", "rag": "blue", "fine-tuning": "dark_orange", "both": "green"}
+
+
+def print_summary(results: ComparisonResults, console: Any = None, recommendation: Any = None) -> None:
+    """Print every mode against every metric (with 95% intervals) and, when given, the advice."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"{results.name}: {results.task}, primary metric "
+                        f"{metric_info(results.primary_metric).label}", show_lines=False)
+    table.add_column("mode", no_wrap=True)
+    metrics = summary_metrics(results)
+    for m in metrics:
+        table.add_column(metric_info(m).label, justify="right")
+    for mode in results.modes:
+        cells = [fmt.estimate(m, results.metric(mode.name, m)) for m in metrics]
+        table.add_row(f"[{_FAMILY_STYLE.get(mode.family, 'white')}]{mode.name}[/]", *cells)
+    console.print(table)
+    if recommendation is not None:
+        console.print(f"[bold]Recommendation: {recommendation.choice}[/bold]"
+                      + (f" (best mode: {recommendation.best_mode})" if recommendation.best_mode else ""))
+        for reason in recommendation.reasons:
+            console.print(f"  - {reason}", markup=False, highlight=False)
