@@ -109,3 +109,9 @@ def test_needs_a_summarised_metric():
 def test_round_trip(make_qa):
     rec = recommend(make_qa({"base": 0.05, "rag": 0.6, "ft": 0.15}))
     assert Recommendation.from_dict(rec.to_dict()) == rec
+
+
+def test_base_when_it_is_simply_best(make_qa):
+    rec = recommend(make_qa({"base": 0.6, "rag": 0.1, "ft": 0.1}))
+    assert rec.choice == "base" and rec.best_mode == "base"
+    assert any("scored best" in r for r in rec.reasons)

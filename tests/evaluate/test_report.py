@@ -13,7 +13,7 @@ from rich.console import Console
 from ragtune.errors import DataError, EngineError
 from ragtune.evaluate import metrics as M
 from ragtune.evaluate.report import print_summary, render_report
-from ragtune.evaluate.results import ComparisonResults, Estimate, ModeInfo, mode_family
+from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, ModeInfo, mode_family
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 QA_SECTIONS = {"summary", "recommendation", "accuracy", "latency", "costs", "freshness", "retrieval",
@@ -193,3 +193,34 @@ def test_missing_matplotlib_names_the_extra(qa_results, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(EngineError, match=r"ragtune\[report\]"):
         render_report(qa_results, tmp_path)
+
+
+def test_item_from_answer_keeps_the_trace():
+    from ragtune.types import Answer, Chunk, Citation, Hit
+
+    chunk = Chunk(chunk_id="c1", doc_id="d1", source="faq.md", text="Debian is a free OS.")
+    answer = Answer(text="A free OS [1].", mode="rag", question="What is Debian?", prompt="P",
+                    citations=[Citation(1, "c1", "d1", "faq.md", "Debian is a free OS.", 0.8)],
+                    hits=[Hit(chunk, 0.8)], model="smollm2", kb="faq", kb_version=3,
+                    timings={"total_ms": 812.5, "decode_tok_s": 120.0},
+                    usage={"prompt_tokens": 50, "completion_tokens": 6})
+    rec = ItemRecord.from_answer(answer, "q1", ["a free operating system"], gold_ids=["d1"])
+    assert rec.latency_ms == 812.5 and rec.tokens["prompt_tokens"] == 50
+    assert rec.retrieved[0].chunk_id == "c1" and rec.citations[0].source == "faq.md"
+    assert rec.extra["kb_version"] == 3 and rec.extra["model"] == "smollm2"
+    res = ComparisonResults.new("t", task="qa")
+    res.add_item(rec)
+    res.summarize(n_resamples=50)
+    assert res.costs["rag"].tokens_per_s == 120.0  # filled from the engine timings
+
+
+def test_context_reliance_from_closed_book_counterpart():
+    res = ComparisonResults.new("t", task="qa")
+    for i, (with_ctx, closed) in enumerate([("Paris [1]", "Paris"), ("Lyon", "I do not know")]):
+        res.add_item(ItemRecord(f"q{i}", "base", "q", ["Paris"], closed))
+        res.add_item(ItemRecord(f"q{i}", "rag", "q", ["Paris"], with_ctx))
+    assert res.add_context_reliance() == 2
+    assert [it.scores["answer_changed"] for it in res.items_for("rag")] == [0.0, 1.0]
+    res.summarize(n_resamples=50)
+    assert res.metric("rag", "answer_changed").value == 0.5
+    assert res.metric("base", "answer_changed") is None

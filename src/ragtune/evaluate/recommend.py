@@ -130,8 +130,9 @@ def recommend(results: ComparisonResults) -> Recommendation:
             tied.append(fam)
         lines.append(f"{fam} ({mode}) {fmt.estimate(metric, est)}: {words}"
                      f"{'' if worse else ', so it ties'}")
-    head = f"Task quality ({label}, {lead_est.n} items): {leader} leads with {lead_mode} at " \
-           f"{fmt.estimate(metric, lead_est)}"
+    items = f"{lead_est.n} item{'' if lead_est.n == 1 else 's'}"
+    head = (f"Task quality ({label}, {items}): {leader} leads with {lead_mode} at "
+            f"{fmt.estimate(metric, lead_est)}")
     reasons.append(head + ("; " + "; ".join(lines) if lines else "; no other family was measured") + ".")
     rules.append("quality")
 
@@ -157,8 +158,9 @@ def recommend(results: ComparisonResults) -> Recommendation:
     if "base" in tied:
         mode, est = best["base"]
         others = [f"{fam} {fmt.estimate(metric, best[fam][1])}" for fam in order if fam != "base"]
+        where = "scored best" if leader == "base" else "is within noise of the best"
         reasons.append(
-            f"The base model ({mode}, {fmt.estimate(metric, est)}) is within noise of the best "
+            f"The base model ({mode}, {fmt.estimate(metric, est)}) {where} "
             f"({', '.join(others) or 'no other family'}): adding retrieval or training buys nothing "
             "measurable on this data.")
         rules.append("base-ties")

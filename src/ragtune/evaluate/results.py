@@ -173,9 +173,9 @@ class ItemRecord:
     ``references`` holds the gold answers (QA) or the one true label (classification);
     ``prediction`` is the answer text or the predicted label. ``scores`` maps metric names
     (see ``metrics.METRICS``) to this item's score; ``gold_ids`` lists the known source ids
-    of the answer for retrieval quality. ``tokens`` holds ``prompt`` and ``completion``
-    counts; ``extra`` anything else worth keeping (the answer without context, label
-    probabilities, the knowledge-base version).
+    of the answer for retrieval quality. ``tokens`` holds ``prompt_tokens`` and
+    ``completion_tokens`` (as ``Answer.usage``); ``extra`` anything else worth keeping (the
+    engine timings, the model, adapter and knowledge-base version, label probabilities).
     """
 
     item_id: str
@@ -204,17 +204,25 @@ class ItemRecord:
                     latency_ms: float | None = None, gold_ids: Sequence[str] = (),
                     scores: dict[str, float] | None = None,
                     extra: dict[str, Any] | None = None) -> ItemRecord:
-        """Build a record from a ``ragtune.types.Answer`` (hits, citations, prompt, usage)."""
+        """Build a record from a ``ragtune.types.Answer`` (hits, citations, prompt, usage, timings).
+
+        The latency defaults to the answer's ``timings["total_ms"]``; the model, adapter,
+        knowledge-base version, abstention and engine timings go into ``extra``.
+        """
         retrieved = [RetrievedChunk(h.chunk.chunk_id, h.chunk.text, float(h.score), h.chunk.doc_id,
                                     h.chunk.source) for h in answer.hits]
         citations = [ItemCitation(c.number, c.chunk_id, c.source, c.text, c.cited) for c in answer.citations]
         if latency_ms is None:
             t = answer.timings or {}
             latency_ms = t.get("total_ms") or (1000.0 * t["total_s"] if "total_s" in t else None)
+        kept = {"model": answer.model, "adapter": answer.adapter, "kb": answer.kb,
+                "kb_version": answer.kb_version, "abstained": answer.abstained,
+                "timings": dict(answer.timings or {})}
+        kept.update(extra or {})
         return cls(item_id=item_id, mode=answer.mode, question=answer.question, references=list(references),
                    prediction=answer.text, prompt=answer.prompt, retrieved=retrieved, citations=citations,
                    gold_ids=list(gold_ids), scores=dict(scores or {}), latency_ms=latency_ms,
-                   tokens=dict(answer.usage or {}), extra=dict(extra or {}))
+                   tokens=dict(answer.usage or {}), extra=kept)
 
 
 @dataclass
@@ -436,13 +444,41 @@ class ComparisonResults:
 
     # --- deriving the tables ----------------------------------------------------------------
 
+    def add_context_reliance(self, counterparts: dict[str, str] | None = None) -> int:
+        """Score how often each retrieval mode's answer differs from its closed-book counterpart.
+
+        The closed-book answer of the same weights is the answer "with the retrieved text
+        removed", so no extra generation is needed: by default every rag-family mode is
+        compared with "base" and "ft+rag" with "ft" (when those modes ran). Adds
+        ``answer_changed`` and ``no_context_overlap_f1`` to the item scores; returns how many
+        items were scored. Call it before ``summarize()``.
+        """
+        if counterparts is None:
+            counterparts = {m.name: "base" for m in self.modes if m.family == "rag"}
+            if "ft+rag" in self.mode_names:
+                counterparts["ft+rag"] = "ft"
+        counted = 0
+        for mode, closed in counterparts.items():
+            if closed not in self.mode_names:
+                continue
+            without = {it.item_id: it.prediction for it in self.items_for(closed)}
+            for it in self.items_for(mode):
+                if it.item_id in without:
+                    reliance = M.answer_changed(M.strip_citations(it.prediction), without[it.item_id])
+                    it.scores["answer_changed"] = float(reliance.changed)
+                    it.scores["no_context_overlap_f1"] = reliance.overlap_f1
+                    it.extra.setdefault("context_counterpart", closed)
+                    counted += 1
+        return counted
+
     def summarize(self, n_resamples: int = 1000, confidence: float = 0.95) -> ComparisonResults:
         """Compute the per-mode metric table (with bootstrap CIs) from the item records.
 
         Each per-item score becomes its mean with an interval over the items that have it;
         latency becomes p50 (with an interval), p95 and mean; for classification, accuracy
-        and macro-F1 (bootstrapped over items) and the confusion matrix. Entries the runner
-        set directly for metrics without item scores are kept.
+        and macro-F1 (bootstrapped over items) and the confusion matrix. A mode's decode
+        tokens/s is filled from the items' engine timings when the runner did not set it.
+        Entries the runner set directly for metrics without item scores are kept.
         """
         boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": self.seed}
         for mode in self.mode_names:
@@ -457,6 +493,10 @@ class ComparisonResults:
                 values = [it.scores[name] for it in items if it.scores.get(name) is not None]
                 if values and not (self.task == "classification" and name == "correct"):
                     table[name] = Estimate.of(values, **boot)
+            speeds = [it.extra["timings"]["decode_tok_s"] for it in items
+                      if it.extra.get("timings", {}).get("decode_tok_s")]
+            if speeds and (mode not in self.costs or self.costs[mode].tokens_per_s is None):
+                self.set_costs(mode, tokens_per_s=float(np.mean(speeds)))
             latencies = [it.latency_ms for it in items if it.latency_ms is not None]
             if latencies:
                 summary = M.latency_summary(latencies)

@@ -9,11 +9,17 @@ from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.html import summary_metrics
 from ragtune.evaluate.results import ComparisonResults
 
+TERMINAL_METRICS = ("exact_match", "token_f1", "answer_recall", "supported_token_share",
+                    "citation_contains_gold", "accuracy", "macro_f1", "latency_p50_ms")
 _FAMILY_STYLE = {"base": "bright_black", "rag": "blue", "fine-tuning": "dark_orange", "both": "green"}
 
 
 def print_summary(results: ComparisonResults, console: Any = None, recommendation: Any = None) -> None:
-    """Print every mode against every metric (with 95% intervals) and, when given, the advice."""
+    """Print each mode's main metrics (with 95% intervals) and, when given, the advice.
+
+    The terminal gets the metrics that fit a screen (``TERMINAL_METRICS``); report.html and
+    summary.md hold the full table.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -21,7 +27,7 @@ def print_summary(results: ComparisonResults, console: Any = None, recommendatio
     table = Table(title=f"{results.name}: {results.task}, primary metric "
                         f"{metric_info(results.primary_metric).label}", show_lines=False)
     table.add_column("mode", no_wrap=True)
-    metrics = summary_metrics(results)
+    metrics = [m for m in summary_metrics(results) if m in TERMINAL_METRICS]
     for m in metrics:
         table.add_column(metric_info(m).label, justify="right")
     for mode in results.modes:
