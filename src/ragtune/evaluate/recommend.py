@@ -158,7 +158,7 @@ def recommend(results: ComparisonResults) -> Recommendation:
     if "base" in tied:
         mode, est = best["base"]
         others = [f"{fam} {fmt.estimate(metric, best[fam][1])}" for fam in order if fam != "base"]
-        where = "scored best" if leader == "base" else "is within noise of the best"
+        where = "scored best" if tied == ["base"] else "is within noise of the best"
         reasons.append(
             f"The base model ({mode}, {fmt.estimate(metric, est)}) {where} "
             f"({', '.join(others) or 'no other family'}): adding retrieval or training buys nothing "
