@@ -387,7 +387,7 @@ class MetricInfo:
 
     label: str
     unit: str  # "percent" (fraction shown x100), "cosine", "ms", "count"
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: descriptive, neither direction is better
     meaning: str
 
 
@@ -406,9 +406,9 @@ METRICS: dict[str, MetricInfo] = {
                                    "the retrieved text contains the gold answer (retrieval hit)"),
     "citation_contains_gold": MetricInfo("Citation has gold", "percent", True,
                                          "a chunk the answer cites contains the gold answer"),
-    "answer_changed": MetricInfo("Changed w/o context", "percent", True,
+    "answer_changed": MetricInfo("Changed w/o context", "percent", None,
                                  "the answer changes when the retrieved text is removed (context reliance)"),
-    "no_context_overlap_f1": MetricInfo("Overlap w/o context", "percent", False,
+    "no_context_overlap_f1": MetricInfo("Overlap w/o context", "percent", None,
                                         "token F1 between the answers with and without retrieved text"),
     "accuracy": MetricInfo("Accuracy", "percent", True, "share of items with the right label"),
     "macro_f1": MetricInfo("Macro-F1", "percent", True, "mean of the per-class F1 scores"),

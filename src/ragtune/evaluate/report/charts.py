@@ -168,6 +168,6 @@ def freshness_chart(results: ComparisonResults) -> str | None:
     ax.set_xticks(range(len(modes)), modes, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (0-100)")
     ax.set_ylim(0, 105)
-    fig.legend(loc="outside upper center", fontsize=7, frameon=False, ncols=len(series))
+    fig.legend(loc="outside upper center", fontsize=7, frameon=False, ncols=2)
     _style(ax)
     return _data_uri(fig)

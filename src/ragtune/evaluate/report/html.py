@@ -65,12 +65,17 @@ def summary_metrics(results: ComparisonResults) -> list[str]:
 
 
 def _best_per_column(results: ComparisonResults, metrics: list[str]) -> dict[str, str]:
+    """The one mode with the best value of each metric; none on ties or for descriptive metrics."""
     best: dict[str, str] = {}
     for metric in metrics:
+        direction = metric_info(metric).higher_is_better
         scored = [(m, e.value) for m in results.mode_names if (e := results.metric(m, metric)) is not None]
-        if len(scored) > 1:
-            pick = max if metric_info(metric).higher_is_better else min
-            best[metric] = pick(scored, key=lambda mv: mv[1])[0]
+        if len(scored) < 2 or direction is None:
+            continue
+        top = (max if direction else min)(v for _, v in scored)
+        winners = [m for m, v in scored if v == top]
+        if len(winners) == 1:
+            best[metric] = winners[0]
     return best
 
 
