@@ -33,6 +33,10 @@ DEFAULT_RAG_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
 DEFAULT_CONTEXT_ITEM = "[{n}] {text}"
 DEFAULT_BASE_SYSTEM_PROMPT = "Answer the question in a few words."
 DEFAULT_BASE_TEMPLATE = "Question: {question}"
+DEFAULT_CLASSIFY_SYSTEM = (
+    "Classify the sentiment of the customer's message. Answer with exactly one word: {labels}."
+)
+DEFAULT_CLASSIFY_TEMPLATE = "Message: {text}"
 DEFAULT_NO_ANSWER = "I don't know: nothing in the knowledge base is relevant enough to answer that."
 
 

@@ -1,0 +1,300 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``, shaped like OpenAI's so its clients work unchanged.
+
+The answer's citations travel in two extra fields OpenAI clients ignore: ``citations`` (the
+numbered passages: source, chunk id, excerpt, score, and the whole chunk text) and ``ragtune``
+(pipeline, knowledge-base version, timings, whether the pipeline abstained). In a stream they
+come with the last chunk, the one that carries ``finish_reason``.
+
+The question is the last user message: the pipelines answer one question with their own
+prompt templates (``--show-prompt`` shows them), so system messages and earlier turns are not
+used. Sampling follows the server's ``[generation]`` settings (greedy by default, so answers are
+reproducible); ``temperature`` and ``top_p`` in a request are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragtune.errors import RagtuneError
+from ragtune.kb import filters_to_where
+from ragtune.serve import pipelines
+from ragtune.serve.errors import APIError, error_body, from_ragtune
+from ragtune.serve.routes import state
+from ragtune.serve.state import ServerState
+from ragtune.serve.streaming import iterate_in_thread
+from ragtune.types import Answer
+
+router = APIRouter()
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's request, plus ragtune's retrieval knobs (``top_k``, ``retrieval``, ``filters``, ``as_of``)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
+    n: int = Field(1, ge=1, le=1, description="one answer per request")
+    top_k: int | None = Field(None, ge=1, le=50)
+    retrieval: Literal["dense", "bm25", "hybrid"] | None = None
+    filters: dict[str, str] | None = None
+    as_of: int | None = Field(None, ge=0)
+
+
+def question_of(messages: list[ChatMessage]) -> str:
+    for m in reversed(messages):
+        if m.role != "user":
+            continue
+        if isinstance(m.content, str):
+            text = m.content
+        else:
+            text = " ".join(str(p.get("text", "")) for p in m.content or [] if p.get("type") == "text")
+        if text.strip():
+            return text.strip()
+    raise APIError(
+        400,
+        'messages: no user message with text; send at least one {"role": "user", "content": "..."}',
+        "invalid_request",
+        "messages",
+    )
+
+
+def display_source(st: ServerState, source: str) -> str:
+    """A source path relative to the data folder when it lives there (uploads), so paths do not leak."""
+    return st.public_path(source)
+
+
+def citations_of(st: ServerState, answer: Answer) -> list[dict[str, Any]]:
+    out = []
+    for c in answer.citations:
+        hit = answer.hits[c.number - 1] if 0 < c.number <= len(answer.hits) else None
+        out.append(
+            {
+                "number": c.number,
+                "chunk_id": c.chunk_id,
+                "doc_id": display_source(st, c.doc_id),
+                "source": display_source(st, c.source),
+                "title": hit.chunk.title if hit else "",
+                "text": c.text,
+                "chunk_text": hit.chunk.text if hit else c.text,
+                "score": c.score,
+                "cited": c.cited,
+            }
+        )
+    return out
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    p, c = int(answer.usage.get("prompt_tokens", 0)), int(answer.usage.get("completion_tokens", 0))
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float) -> dict[str, Any]:
+    return {
+        "pipeline": ref.id,
+        "mode": answer.mode,
+        "kb": answer.kb,
+        "kb_version": answer.kb_version,
+        "model": answer.model,
+        "trained_model": ref.model if ref.mode != "base" else None,
+        "abstained": answer.abstained,
+        "timings": {**answer.timings, "server_ms": elapsed_s * 1e3},
+        "usage": _usage(answer),
+    }
+
+
+class _Chat:
+    """One chat request in flight: its ids, the pipeline's stream, and its accounting."""
+
+    def __init__(self, st: ServerState, req: ChatRequest):
+        self.st = st
+        self.req = req
+        self.ref = pipelines.parse(req.model)
+        pipelines.check_exists(st.settings, self.ref)
+        question = question_of(req.messages)
+        try:
+            where = filters_to_where(req.filters)
+        except RagtuneError as e:
+            raise APIError(400, str(e), "invalid_request", "filters") from e
+        self.max_tokens = req.max_tokens or req.max_completion_tokens
+        kw = dict(
+            mode=self.ref.mode,
+            kb=self.ref.kb,
+            model=self.ref.model,
+            top_k=req.top_k,
+            retrieval=req.retrieval,
+            where=where,
+            as_of=req.as_of,
+            max_tokens=self.max_tokens,
+        )
+        self.id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        self.created = int(time.time())
+        self.t0 = time.perf_counter()
+        self.stream = iterate_in_thread(lambda: st.pipeline.ask_stream(question, **kw), st.generation_pool)
+        self.first_token_s: float | None = None
+        self.done = False
+        st.metrics.add("ragtune_generations_in_flight", 1)
+
+    async def next(self) -> str | Answer:
+        item = await anext(self.stream)
+        if self.first_token_s is None and isinstance(item, str):
+            self.first_token_s = time.perf_counter() - self.t0
+        return item
+
+    def finish_reason(self, answer: Answer) -> str:
+        limit = self.max_tokens or self.st.settings.generation.max_tokens
+        return "length" if answer.usage.get("completion_tokens", 0) >= limit else "stop"
+
+    def record(self, answer: Answer) -> None:
+        m, mode = self.st.metrics, {"mode": self.ref.mode}
+        m.inc("ragtune_tokens_total", {**mode, "kind": "prompt"}, answer.usage.get("prompt_tokens", 0))
+        m.inc(
+            "ragtune_tokens_total", {**mode, "kind": "completion"}, answer.usage.get("completion_tokens", 0)
+        )
+        m.observe("ragtune_generation_duration_seconds", time.perf_counter() - self.t0, mode)
+        if self.first_token_s is not None:
+            m.observe("ragtune_time_to_first_token_seconds", self.first_token_s, mode)
+
+    async def close(self) -> None:
+        if not self.done:
+            self.done = True
+            await self.stream.aclose()
+            self.st.metrics.add("ragtune_generations_in_flight", -1)
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.req.model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(req: ChatRequest, request: Request):
+    """Answer with the pipeline named by ``model``; ``stream: true`` sends server-sent events."""
+    chat = _Chat(state(request), req)
+    try:  # the first piece comes before any byte is sent, so early errors get a real status code
+        first = await chat.next()
+    except BaseException:
+        await chat.close()
+        raise
+    if req.stream:
+        return StreamingResponse(
+            _events(chat, first),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        item = first
+        while not isinstance(item, Answer):
+            item = await chat.next()
+    finally:
+        await chat.close()
+    answer = item
+    chat.record(answer)
+    return JSONResponse(
+        {
+            "id": chat.id,
+            "object": "chat.completion",
+            "created": chat.created,
+            "model": req.model,
+            "system_fingerprint": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.text},
+                    "logprobs": None,
+                    "finish_reason": chat.finish_reason(answer),
+                }
+            ],
+            "usage": _usage(answer),
+            "citations": citations_of(chat.st, answer),
+            "ragtune": _extra(chat.ref, answer, time.perf_counter() - chat.t0),
+        }
+    )
+
+
+async def _events(chat: _Chat, first: str | Answer) -> AsyncIterator[str]:
+    try:
+        yield chat.chunk({"role": "assistant", "content": ""})
+        item = first
+        while not isinstance(item, Answer):
+            if item:
+                yield chat.chunk({"content": item})
+            item = await chat.next()
+        answer = item
+        chat.record(answer)
+        yield chat.chunk(
+            {},
+            chat.finish_reason(answer),
+            citations=citations_of(chat.st, answer),
+            ragtune=_extra(chat.ref, answer, time.perf_counter() - chat.t0),
+        )
+        opts = chat.req.stream_options
+        if opts is not None and opts.include_usage:
+            usage = {
+                "id": chat.id,
+                "object": "chat.completion.chunk",
+                "created": chat.created,
+                "model": chat.req.model,
+                "choices": [],
+                "usage": _usage(answer),
+            }
+            yield f"data: {json.dumps(usage)}\n\n"
+        yield "data: [DONE]\n\n"
+    except Exception as e:  # headers are gone: the error travels as an event, as OpenAI does
+        err = from_ragtune(e) if isinstance(e, RagtuneError) else APIError(500, f"generation failed: {e}")
+        chat.st.metrics.inc("ragtune_errors_total", {"route": "/v1/chat/completions", "status": "stream"})
+        yield f"data: {json.dumps(error_body(err.status, err.message, err.code))}\n\n"
+        yield "data: [DONE]\n\n"
+    finally:
+        await chat.close()
+
+
+@router.get("/v1/models")
+async def list_models(request: Request):
+    """Every pipeline that can answer now: base, rag:KB per knowledge base, ft... per trained model."""
+    import anyio
+
+    data = await anyio.to_thread.run_sync(pipelines.list_pipelines, state(request).settings)
+    return {"object": "list", "data": data}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(model_id: str, request: Request):
+    import anyio
+
+    data = await anyio.to_thread.run_sync(pipelines.list_pipelines, state(request).settings)
+    for m in data:
+        if m["id"] == model_id:
+            return m
+    raise APIError(
+        404, f"the model {model_id!r} does not exist; see GET /v1/models", "model_not_found", "model"
+    )
