@@ -147,6 +147,12 @@ class ServeSettings(_Section):
     rate_limit_per_minute: int = Field(120, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
 
+    @field_validator("api_keys", "read_only_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """``RAGTUNE_SERVE__API_KEYS=sk-a,sk-b`` works as well as a TOML list."""
+        return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
+
 
 class Settings(_Section):
     data_dir: Path = Path(".ragtune")
