@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ragtune.config import Settings
 from ragtune.embedding import Embedder
 from ragtune.errors import IngestError
@@ -20,7 +22,7 @@ from ragtune.ingest.chunker import chunk_document, token_counter
 from ragtune.ingest.loaders import file_hash, iter_files, load_file
 from ragtune.progress import progress
 from ragtune.store.base import Store
-from ragtune.types import Chunk
+from ragtune.types import Chunk, Document
 
 
 @dataclass
@@ -51,15 +53,53 @@ def _under(source: str, roots: list[Path]) -> bool:
     return any(p == r or r in p.parents for r in roots)
 
 
+class _LazyChunker:
+    """Chunks documents with the embedder's tokenizer, loading it only for the first changed file.
+
+    Loading the embedder (torch, sentence-transformers, the model) takes seconds; a re-sync
+    of an unchanged corpus never needs it.
+    """
+
+    def __init__(self, embedder: Embedder, settings: Settings):
+        self.embedder, self.settings = embedder, settings
+        self._args: tuple | None = None
+
+    def __call__(self, doc: Document) -> list[Chunk]:
+        if self._args is None:
+            c = self.settings.chunking
+            budget = min(c.max_tokens, self.embedder.max_seq_length - 2)
+            self._args = (token_counter(self.embedder.tokenizer), budget, min(c.overlap_tokens, budget // 2))
+        return chunk_document(doc, *self._args)
+
+
+def _embed_sorted(embedder: Embedder, texts: list[str], batch_size: int, advance) -> np.ndarray:
+    """Embed ``texts`` in slices (for the progress bar), longest first across the whole list.
+
+    ``encode`` sorts by length only within one call, so slicing the texts in their file order
+    would pad short chunks to long ones in every slice; sorting the whole list first keeps each
+    batch's texts of similar length, as one big ``encode`` call would.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    step = max(batch_size * 4, 256)
+    out: np.ndarray | None = None
+    for i in range(0, len(order), step):
+        idx = order[i:i + step]
+        part = embedder.encode([texts[j] for j in idx], batch_size)
+        if out is None:
+            out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+        out[idx] = part
+        advance(len(idx))
+    assert out is not None
+    return out
+
+
 def sync_paths(store: Store, embedder: Embedder, paths: list[str | Path], settings: Settings,
                sync: bool = False, show_progress: bool | None = None, note: str = "") -> IngestReport:
     rep = IngestReport()
     t0 = time.perf_counter()
     files = list(iter_files(paths, settings.ingest.extensions))
     known = store.sources()
-    count = token_counter(embedder.tokenizer)
-    budget = min(settings.chunking.max_tokens, embedder.max_seq_length - 2)
-    overlap = min(settings.chunking.overlap_tokens, budget // 2)
+    chunker = _LazyChunker(embedder, settings)
     chunks: list[Chunk] = []
     hashes: dict[str, str] = {}
     replace: list[str] = []
@@ -75,7 +115,7 @@ def sync_paths(store: Store, embedder: Embedder, paths: list[str | Path], settin
                     rep.unchanged.append(src)
                     continue
                 docs = load_file(f, settings.ingest)
-                new = [c for d in docs for c in chunk_document(d, count, budget, overlap)]
+                new = [c for d in docs for c in chunker(d)]
                 if not new:
                     raise IngestError(f"{f}: no text to index; check the file has text content")
             except IngestError as e:
@@ -98,14 +138,8 @@ def sync_paths(store: Store, embedder: Embedder, paths: list[str | Path], settin
         vectors = None
         if chunks:
             task = bar.add_task("embedding", total=len(chunks))
-            import numpy as np
-
-            parts = []
-            step = max(settings.ingest.batch_size * 4, 256)
-            for i in range(0, len(chunks), step):
-                parts.append(embedder.encode([c.text for c in chunks[i:i + step]], settings.ingest.batch_size))
-                bar.advance(task, len(parts[-1]))
-            vectors = np.concatenate(parts)
+            vectors = _embed_sorted(embedder, [c.text for c in chunks], settings.ingest.batch_size,
+                                    lambda n: bar.advance(task, n))
     t2 = time.perf_counter()
     try:
         rep.chunks_removed = store.delete_sources(replace + rep.removed)
