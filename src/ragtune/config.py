@@ -120,6 +120,8 @@ class PromptSettings(_Section):
     base_system: str = DEFAULT_BASE_SYSTEM_PROMPT
     base_template: str = DEFAULT_BASE_TEMPLATE
     no_answer: str = DEFAULT_NO_ANSWER
+    classify_system: str = DEFAULT_CLASSIFY_SYSTEM
+    classify_template: str = DEFAULT_CLASSIFY_TEMPLATE
 
     @field_validator("rag_template")
     @classmethod

@@ -31,36 +31,18 @@ TUNED_MODES = {"ft", "ft+rag", "raft"}
 
 def find_trained(settings: Settings, name: str) -> dict | None:
     """The record of a model trained with ``ragtune train``, or None if ``name`` is not one."""
-    import json
-    from pathlib import Path
+    from ragtune.train.artifacts import INFO_FILE, NAME_RE, load_model_info, model_dir
 
-    from ragtune.kb import NAME_RE
-
-    if not NAME_RE.match(name):
+    if not NAME_RE.match(name) or not (model_dir(settings, name) / INFO_FILE).exists():
         return None
-    root = Path(settings.data_dir) / "models" / name
-    f = root / "ragtune_model.json"
-    if not f.exists():
-        return None
-    info = json.loads(f.read_text())
-    exports = info.get("exports") or {}
-
-    def path(*keys: str) -> str | None:
-        for k in keys:
-            v = exports.get(k) or info.get(k)
-            if v:
-                p = Path(v)
-                return str(p if p.is_absolute() else root / p)
-        return None
-
-    adapter_dir = path("adapter_dir", "adapter")
-    if adapter_dir is None and (root / "adapter_config.json").exists():
-        adapter_dir = str(root)
-    if adapter_dir is None and (root / "adapter" / "adapter_config.json").exists():
-        adapter_dir = str(root / "adapter")
-    return {"base_model": info.get("base_model") or info.get("base", {}).get("name") or settings.models.generator,
-            "adapter_dir": adapter_dir, "gguf_adapter": path("gguf_adapter", "gguf"),
-            "merged_dir": path("merged_dir", "merged"), "info": info, "root": str(root)}
+    info = load_model_info(settings, name)
+    ex = info.exports
+    adapter = info.adapter_dir
+    return {"base_model": info.base_model.get("name"), "base_path": info.base_model.get("path"),
+            "adapter_dir": str(adapter) if adapter else None,
+            "gguf_adapter": ex.get("gguf-adapter") or ex.get("gguf_adapter") or ex.get("gguf"),
+            "merged_dir": ex.get("merged") or (str(info.folder / "model") if info.weights == "full" else None),
+            "task": info.task, "info": info}
 
 
 @dataclass
@@ -77,11 +59,16 @@ def resolve_generator(settings: Settings, model: str | None, need_tuned: bool = 
     name = model or settings.models.generator
     trained = find_trained(settings, name)
     if trained is not None:
-        base = resolve(trained["base_model"], settings)
+        try:
+            base = resolve(trained["base_model"], settings)
+        except ModelNotFoundError:
+            base = resolve(trained["base_path"], settings)
         engine = settings.generation.engine
         if engine == "auto":
             engine = "llama.cpp" if base.kind == "gguf" else "transformers"
         adapter = trained.get("gguf_adapter") if engine == "llama.cpp" else trained.get("adapter_dir")
+        if trained["task"] != "generate":
+            raise ModelNotFoundError(f"{name!r} is a classifier; use: ragtune classify --model {name} TEXT")
         if trained.get("merged_dir") and engine == "transformers" and not adapter:
             return Generator(resolve(trained["merged_dir"], settings), None, name)
         if not adapter:

@@ -59,9 +59,8 @@ for module, attr, name in [("ragtune.cli.train", "app", "train"), ("ragtune.cli.
         if e.name and e.name.startswith("ragtune.cli"):
             continue
         raise
-    sub = getattr(mod, attr)
     if name:
-        app.add_typer(sub, name=name)
+        app.add_typer(getattr(mod, attr), name=name)
     else:
         mod.register(app)
 

@@ -245,8 +245,13 @@ class ModeCosts:
     tokens_per_s: float | None = None
 
     def added_bytes(self) -> int:
-        """Bytes this mode adds on top of the base model (adapter, merged model, index)."""
-        return sum(v or 0 for v in (self.adapter_bytes, self.merged_bytes, self.index_bytes))
+        """Bytes this mode adds on top of the base model: its adapter and its index.
+
+        A merged model is the alternative to base + adapter, not an addition to it, so it only
+        counts when there is no adapter (full fine-tuning).
+        """
+        weights = self.adapter_bytes if self.adapter_bytes is not None else self.merged_bytes
+        return sum(v or 0 for v in (weights, self.index_bytes))
 
 
 @dataclass

@@ -1,0 +1,72 @@
+"""``ragtune compare`` and ``ragtune report``: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ragtune.cli.common import console, print_json, settings_from
+from ragtune.errors import ConfigError
+
+EXAMPLES = ("knowledge", "support", "sentiment")
+
+
+def example_path(name: str) -> Path:
+    """A shipped example's experiment.toml: ./examples/NAME, or the one beside this checkout."""
+    for root in (Path.cwd() / "examples", Path(__file__).resolve().parents[3] / "examples"):
+        p = root / name / "experiment.toml"
+        if p.is_file():
+            return p
+    raise ConfigError(f"example {name!r} not found under ./examples; use one of {', '.join(EXAMPLES)} from a "
+                      "ragtune checkout, or give --config experiment.toml")
+
+
+def compare(ctx: typer.Context,
+            config: Path = typer.Option(None, "--config", "-c", help="Experiment file (TOML)."),
+            example: str = typer.Option(None, "--example", "-e", help=f"A shipped example: {', '.join(EXAMPLES)}."),
+            quick: bool = typer.Option(False, "--quick", help="A tiny run (minutes) to check the set-up works."),
+            override: list[str] = typer.Option(None, "--override", "-o",
+                                               help="Experiment value: key=value, e.g. sizes.test_questions=10."),
+            fresh: bool = typer.Option(False, "--fresh", help="Rebuild every stage instead of resuming."),
+            as_json: bool = typer.Option(False, "--json", help="Print the metric table as JSON at the end.")):
+    """Build every contender (base, RAG, fine-tuned...), answer the same held-out questions, report.
+
+    Stages already finished in an earlier run of the same experiment (knowledge base, trained
+    models, answers) are reused, so an interrupted comparison resumes where it stopped.
+    """
+    from ragtune.evaluate.compare import run_comparison
+    from ragtune.evaluate.experiment import QUICK_OVERRIDES, load_experiment
+    from ragtune.evaluate.report import print_summary
+
+    if config and example:
+        raise ConfigError("give --config or --example, not both")
+    if not config:
+        config = example_path(example or "knowledge")
+    overrides = (QUICK_OVERRIDES if quick else []) + list(override or [])
+    exp = load_experiment(config, overrides)
+    if quick:
+        exp.name = f"{exp.name}-quick"
+    s = settings_from(ctx)
+    res, paths = run_comparison(exp, s, show_progress=not as_json, fresh=fresh)
+    if as_json:
+        return print_json({"run_id": res.run_id, "report": {k: str(v) for k, v in paths.items()},
+                           "metrics": {m: {k: e.value for k, e in v.items()} for m, v in res.metrics.items()}})
+    print_summary(res, console, None)
+    console.print(f"\nrun {res.run_id}: report [bold]{paths.get('html')}[/]")
+    for k, v in paths.items():
+        if k != "html":
+            console.print(f"  {k}: {v}")
+
+
+def report(ctx: typer.Context, run_id: str = typer.Argument(..., help="The comparison's run id.")):
+    """Re-render the report (HTML, Markdown, results.json) of a past comparison."""
+    from ragtune.evaluate.compare import rerender
+
+    paths = rerender(settings_from(ctx), run_id)
+    console.print(f"report: {paths.get('html')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+    app.command("report")(report)

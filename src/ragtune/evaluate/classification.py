@@ -1,0 +1,200 @@
+"""Text classification (the sentiment example): prompting, retrieved demonstrations, a trained head.
+
+- ``zero-shot``: the generator is told the labels and answers with one word;
+- ``rag``: the k most similar labelled training texts, retrieved from a knowledge base of the
+  training set, are given as worked examples before the text (in-context kNN);
+- ``ft``: a classifier trained on the training set (a head on the LLM with LoRA; the variant
+  ``ft/embedder`` puts a linear head on the embedder instead).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ragtune.config import Settings
+from ragtune.evaluate.datasets import Labeled, load_labeled
+from ragtune.evaluate.experiment import ExperimentConfig
+from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievedChunk
+from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
+from ragtune.generate.base import GenParams, get_engine
+from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
+from ragtune.progress import progress
+from ragtune.registry import resolve
+
+INVALID = "(invalid)"
+DESCRIPTIONS = {
+    "zero-shot": "the generator, told the labels, answers with one word",
+    "rag": "the k most similar labelled training texts as worked examples (in-context kNN)",
+    "ft": "classification head on the LLM, LoRA-trained on the training set",
+    "ft/embedder": "linear head on the embedder's sentence vectors",
+}
+
+
+def parse_label(text: str, labels: list[str]) -> str:
+    """The first label word in a generated answer; ``(invalid)`` when there is none."""
+    words = re.findall(r"[a-z]+", text.lower())
+    for w in words:
+        for lab in labels:
+            if w == lab or (len(w) >= 4 and lab.startswith(w)):
+                return lab
+    return INVALID
+
+
+class ClassificationRunner:
+    def __init__(self, exp: ExperimentConfig, settings: Settings, ws: Workspace, res: ComparisonResults,
+                 show_progress: bool | None = None):
+        self.exp, self.s, self.ws, self.res, self.show = exp, settings, ws, res, show_progress
+        self.mem = PeakMemory()
+
+    def run(self) -> None:
+        exp = self.exp
+        train = load_labeled(exp.path(exp.data.train), exp.sizes.train_examples, exp.seed, exp.data.text_field,
+                             exp.data.label_field)
+        test = load_labeled(exp.path(exp.data.test), exp.sizes.test_examples, exp.seed + 1, exp.data.text_field,
+                            exp.data.label_field)
+        leaked = {t.text for t in train} & {t.text for t in test}
+        test = [t for t in test if t.text not in leaked]
+        self.labels = sorted({r.label for r in train})
+        self.res.config["split"] = {"train_examples": len(train), "test_examples": len(test), "labels": self.labels}
+        if leaked:
+            self.res.notes.append(f"{len(leaked)} test texts also in the training file were dropped from the test set")
+        for m in exp.all_modes():
+            self.res.add_mode(m, description=DESCRIPTIONS.get(m, ""), model=self.s.models.generator)
+        spec = resolve(self.s.models.generator, self.s)
+        base_bytes = Path(spec.path).stat().st_size if spec.path and Path(spec.path).is_file() else None
+        for m in exp.all_modes():
+            if m == "zero-shot":
+                self.generate_mode(m, test, None)
+                self.res.set_costs(m, setup_s=0.0, base_model_bytes=base_bytes)
+            elif m == "rag":
+                info = self.build_examples_kb(train)
+                self.generate_mode(m, test, "examples")
+                self.res.set_costs(m, setup_s=info["setup_s"], index_bytes=info["index_bytes"],
+                                   base_model_bytes=base_bytes, setup_detail={"ingest_s": info["setup_s"]})
+            else:
+                method = "embedder" if m == "ft/embedder" else exp.train.classifier
+                info = self.train(m, method, train)
+                self.classifier_mode(m, test, info)
+                self.res.set_costs(m, setup_s=info["setup_s"], adapter_bytes=info["bytes"],
+                                   base_model_bytes=base_bytes if method == "llm" else None,
+                                   setup_detail={"train_s": info["setup_s"]})
+
+    # ---- prompting modes --------------------------------------------------------------------
+    def messages(self, text: str, demos: list[tuple[str, str]]) -> list[dict[str, str]]:
+        p = self.s.prompts
+        msgs = [{"role": "system", "content": p.classify_system.format(labels=", ".join(self.labels))}]
+        for t, lab in demos:
+            msgs += [{"role": "user", "content": p.classify_template.format(text=t)},
+                     {"role": "assistant", "content": lab}]
+        msgs.append({"role": "user", "content": p.classify_template.format(text=text)})
+        return msgs
+
+    def build_examples_kb(self, train: list[Labeled]) -> dict[str, Any]:
+        fp = fingerprint([(r.id, r.text, r.label) for r in train], self.s.chunking.model_dump(), self.s.models.embedder)
+        rec = self.ws.stage("kb-examples", fp)
+        if rec and "examples" in list_kbs(self.s):
+            return rec
+        if "examples" in list_kbs(self.s):
+            KnowledgeBase.delete(self.s, "examples")
+        folder = self.ws.root / "examples_kb"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        with (folder / "train.jsonl").open("w", encoding="utf-8") as f:
+            for r in train:
+                f.write(json.dumps({"id": r.id, "text": r.text, "label": r.label}, ensure_ascii=False) + "\n")
+        t0 = time.perf_counter()
+        kb = KnowledgeBase.create(self.s, "examples", "labelled training texts for in-context kNN")
+        kb.ingest([folder], show_progress=self.show)
+        return self.ws.finish("kb-examples", fp, {"setup_s": time.perf_counter() - t0,
+                                                  "index_bytes": dir_size(kb.root)})
+
+    def generate_mode(self, mode: str, test: list[Labeled], kb_name: str | None) -> None:
+        spec = resolve(self.s.models.generator, self.s)
+        engine = get_engine(spec, self.s.generation)
+        params = GenParams.from_settings(self.s.generation, max_tokens=4)
+        k = self.exp.sizes.demonstrations
+        fp = fingerprint(mode, self.labels, self.s.prompts.classify_system, self.s.prompts.classify_template,
+                         self.s.generation.model_dump(), k, self.ws.stage_fp("kb-examples") if kb_name else None)
+        cached = self.ws.cached_answers(mode, fp)
+        kb = open_kb(self.s, kb_name) if kb_name else None
+        with self.mem.watch() as mem, progress(self.show) as bar:
+            task = bar.add_task(f"classifying ({mode})", total=len(test))
+            for t in test:
+                if t.id not in cached:
+                    t0 = time.perf_counter()
+                    hits = kb.search(t.text, k=k, mode="dense") if kb else []
+                    demos = [(h.chunk.text, str(h.chunk.metadata.get("label", ""))) for h in reversed(hits)]
+                    msgs = self.messages(t.text, demos)
+                    g = engine.generate(msgs, params)
+                    lat = (time.perf_counter() - t0) * 1e3
+                    rec = ItemRecord(item_id=t.id, mode=mode, question=t.text, references=[t.label],
+                                     prediction=parse_label(g.text, self.labels), prompt=engine.render(msgs),
+                                     retrieved=[RetrievedChunk(h.chunk.chunk_id, h.chunk.text, h.score) for h in hits],
+                                     latency_ms=lat, tokens={"prompt_tokens": g.prompt_tokens,
+                                                             "completion_tokens": g.completion_tokens},
+                                     extra={"raw": g.text, "decode_tok_s": g.timings.get("decode_tok_s")})
+                    self.ws.save_answer(mode, fp, t.id, _rec_dict(rec))
+                    cached[t.id] = _rec_dict(rec)
+                self.res.add_item(ItemRecord.from_dict(cached[t.id]))
+                bar.advance(task)
+        self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
+
+    # ---- trained classifier -------------------------------------------------------------------
+    def train(self, mode: str, method: str, train: list[Labeled]) -> dict[str, Any]:
+        from ragtune.train.classify import train_classifier
+        from ragtune.train.config import TrainConfig
+
+        c = self.exp.train
+        name = f"classifier-{method}"
+        fp = fingerprint(name, [(r.id, r.text, r.label) for r in train], c.model_dump(), self.exp.seed,
+                         self.s.models.generator, self.s.models.embedder)
+        out = Path(self.s.data_dir) / "models" / name
+        rec = self.ws.stage(f"train-{name}", fp)
+        if rec and (out / "labels.json").exists():
+            return rec
+        n_val = max(len(train) // 10, min(len(self.labels) * 2, len(train) // 2))
+        tr, val = train[n_val:], train[:n_val]
+        cfg = TrainConfig(epochs=c.epochs, max_steps=c.max_steps, lr=c.lr, batch_size=c.batch_size,
+                          grad_accum=c.grad_accum, lora_r=c.lora_r, lora_alpha=c.lora_alpha, max_seq_len=c.max_seq_len,
+                          warmup_steps=c.warmup_steps, precision=c.precision, seed=self.exp.seed, val_fraction=0.0)
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        with self.mem.watch() as mem:
+            metrics = train_classifier([(r.text, r.label) for r in tr], [(r.text, r.label) for r in val], out,
+                                       method=method, base=self.s.models.generator, embedder=self.s.models.embedder,
+                                       cfg=cfg, settings=self.s, progress=self.show)
+        return self.ws.finish(f"train-{name}", fp, {"name": name, "path": str(out), "setup_s": time.perf_counter() - t0,
+                                                    "bytes": dir_size(out), "metrics": metrics, "peak_mb": mem.peak_mb})
+
+    def classifier_mode(self, mode: str, test: list[Labeled], info: dict[str, Any]) -> None:
+        from ragtune.train.classify import Classifier
+
+        clf = Classifier.load(info["path"], self.s)
+        fp = fingerprint(mode, info["fingerprint"])
+        cached = self.ws.cached_answers(mode, fp)
+        with self.mem.watch() as mem, progress(self.show) as bar:
+            task = bar.add_task(f"classifying ({mode})", total=len(test))
+            for t in test:
+                if t.id not in cached:
+                    t0 = time.perf_counter()
+                    proba = clf.predict_proba([t.text])[0]
+                    lat = (time.perf_counter() - t0) * 1e3
+                    pred = clf.labels[int(proba.argmax())]
+                    rec = ItemRecord(item_id=t.id, mode=mode, question=t.text, references=[t.label], prediction=pred,
+                                     latency_ms=lat, extra={"proba": dict(zip(clf.labels, map(float, proba),
+                                                                              strict=True))})
+                    self.ws.save_answer(mode, fp, t.id, _rec_dict(rec))
+                    cached[t.id] = _rec_dict(rec)
+                self.res.add_item(ItemRecord.from_dict(cached[t.id]))
+                bar.advance(task)
+        self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
+
+
+def _rec_dict(rec: ItemRecord) -> dict[str, Any]:
+    return rec.__dict__ | {"retrieved": [r.__dict__ for r in rec.retrieved],
+                           "citations": [c.__dict__ for c in rec.citations]}

@@ -1,0 +1,195 @@
+"""An experiment: which data, which task, which contenders, what sizes, which seed.
+
+Written as TOML (``ragtune compare --config experiment.toml``)::
+
+    name = "knowledge"
+    task = "qa"                    # qa | classification
+    seed = 0
+    modes = ["base", "rag", "ft", "ft+rag", "raft"]
+    variants = ["rag/top1", "rag/few-shot"]
+
+    [data]
+    corpus = "data/corpus.jsonl"       # id, title, text
+    questions = "data/qa.jsonl"        # id, question, answers, doc_id
+    updates = "data/updates.jsonl"     # optional freshness experiment
+
+    [sizes]
+    docs = 30
+    test_questions = 40
+
+    [train]
+    epochs = 3
+
+    [settings]                         # any ragtune.toml setting, for every mode alike
+    generation.max_tokens = 32
+
+Relative paths are relative to the experiment file. Bad values fail at load, naming the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ragtune.config import _format_error
+from ragtune.errors import ConfigError
+
+QA_MODES = ("base", "rag", "ft", "ft+rag", "raft")
+QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/dense", "rag/bm25")
+CLS_MODES = ("zero-shot", "rag", "ft")
+CLS_VARIANTS = ("ft/embedder",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    corpus: str | None = None
+    questions: str | None = None
+    faq: str | None = None
+    updates: str | None = None
+    train: str | None = None
+    test: str | None = None
+    text_field: str = "text"
+    label_field: str = "label"
+
+
+class SizesConfig(_Strict):
+    docs: int | None = Field(None, ge=1)
+    test_questions: int = Field(40, ge=1)
+    train_questions: int | None = Field(None, ge=0)
+    freshness_items: int = Field(30, ge=0)
+    train_examples: int | None = Field(600, ge=2)
+    test_examples: int = Field(200, ge=1)
+    demonstrations: int = Field(4, ge=0, le=32)
+
+
+class TrainSettings(_Strict):
+    epochs: int = Field(3, ge=1, le=100)
+    max_steps: int | None = Field(None, ge=1)
+    lr: float = Field(1e-3, gt=0, le=1)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: float = Field(32, gt=0)
+    max_seq_len: int = Field(384, ge=32)
+    warmup_steps: int = Field(2, ge=0)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    cpt_docs: bool = Field(True, description="ft also trains on the documents' text (knowledge in the weights)")
+    raft_distractors: int = Field(2, ge=0, le=8)
+    raft_drop_oracle: float = Field(0.2, ge=0, le=1)
+    classifier: Literal["llm", "embedder"] = "llm"
+    retrain_for_freshness: bool = True
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    task: Literal["qa", "classification"]
+    description: str = ""
+    seed: int = 0
+    modes: list[str] = Field(default_factory=list)
+    variants: list[str] = Field(default_factory=list)
+    primary_metric: str | None = None
+    data: DataConfig = Field(default_factory=DataConfig)
+    sizes: SizesConfig = Field(default_factory=SizesConfig)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        allowed = (QA_MODES + QA_VARIANTS) if self.task == "qa" else (CLS_MODES + CLS_VARIANTS)
+        if not self.modes:
+            self.modes = list(QA_MODES if self.task == "qa" else CLS_MODES)
+        for m in self.modes + self.variants:
+            if m not in allowed:
+                raise ValueError(f"mode {m!r} is not available for task {self.task}; use {', '.join(allowed)}")
+        if self.task == "qa" and not (self.data.faq or (self.data.corpus and self.data.questions)):
+            raise ValueError("a qa experiment needs data.corpus and data.questions, or data.faq")
+        if self.task == "classification" and not (self.data.train and self.data.test):
+            raise ValueError("a classification experiment needs data.train and data.test")
+        return self
+
+    def path(self, p: str | None) -> Path | None:
+        if p is None:
+            return None
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (self.base_dir / q)
+
+    def all_modes(self) -> list[str]:
+        return self.modes + [v for v in self.variants if v not in self.modes]
+
+    def setting_overrides(self) -> list[str]:
+        """The [settings] table as ``section.field=value`` overrides (nested tables are flattened)."""
+        out: list[str] = []
+
+        def walk(prefix: str, node: Any) -> None:
+            if isinstance(node, dict) and not (prefix.startswith("models.registry.") and prefix.count(".") >= 2):
+                for k, v in node.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out.append(f"{prefix}={_toml_literal(node)}")
+
+        walk("", self.settings)
+        return out
+
+
+def _toml_literal(v: Any) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_literal(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_literal(x) for x in v) + "]"
+    return str(v)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+
+
+def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
+                    data: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read an experiment file (or a dict) and apply ``key=value`` overrides."""
+    from ragtune.config import _parse_value
+
+    tree: dict[str, Any] = dict(data or {})
+    base = Path(".")
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"experiment file {p} does not exist; see examples/*/experiment.toml")
+        try:
+            tree = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML ({e})") from e
+        base = p.resolve().parent
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"{item!r}: expected key=value, e.g. sizes.test_questions=10")
+        k, v = item.split("=", 1)
+        _set_dotted(tree, k.strip(), _parse_value(v))
+    tree.setdefault("base_dir", str(base))
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e)) from None
+
+
+QUICK_OVERRIDES = [
+    "sizes.docs=6", "sizes.test_questions=6", "sizes.train_questions=16", "sizes.freshness_items=4",
+    "sizes.train_examples=48", "sizes.test_examples=24", "sizes.demonstrations=2",
+    "train.epochs=1", "train.max_steps=6", "train.batch_size=4", "train.max_seq_len=256",
+]

@@ -1,0 +1,111 @@
+"""Where a comparison keeps what it built, so an interrupted run resumes instead of redoing.
+
+``<data_dir>/experiments/<name>/`` holds a data folder of its own (knowledge bases, trained
+models), one stage record per finished stage with the fingerprint of what it was built from,
+and the answers cache. A stage is reused only when its fingerprint matches; an answer only
+when its mode's fingerprint and item id match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Workspace:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.data_dir = self.root / "data"
+        (self.root / "stages").mkdir(parents=True, exist_ok=True)
+        (self.root / "answers").mkdir(parents=True, exist_ok=True)
+
+    # ---- stages ---------------------------------------------------------------------------
+    def stage(self, name: str, fp: str) -> dict[str, Any] | None:
+        """The record of a finished stage built from ``fp``, or None."""
+        f = self.root / "stages" / f"{name}.json"
+        if not f.exists():
+            return None
+        rec = json.loads(f.read_text())
+        return rec if rec.get("fingerprint") == fp else None
+
+    def stage_fp(self, name: str) -> str | None:
+        f = self.root / "stages" / f"{name}.json"
+        return json.loads(f.read_text()).get("fingerprint") if f.exists() else None
+
+    def finish(self, name: str, fp: str, info: dict[str, Any]) -> dict[str, Any]:
+        rec = {"fingerprint": fp, "finished": time.time(), **info}
+        _atomic_write(self.root / "stages" / f"{name}.json", json.dumps(rec, indent=1, default=str))
+        return rec
+
+    # ---- answers ----------------------------------------------------------------------------
+    def _answers_file(self, mode: str) -> Path:
+        return self.root / "answers" / (mode.replace("/", "__").replace("+", "_plus_") + ".jsonl")
+
+    def cached_answers(self, mode: str, fp: str) -> dict[str, dict[str, Any]]:
+        f = self._answers_file(mode)
+        out: dict[str, dict[str, Any]] = {}
+        if f.exists():
+            for line in f.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a kill: that answer is simply redone
+                if row.get("fp") == fp:
+                    out[row["item_id"]] = row["record"]
+        return out
+
+    def save_answer(self, mode: str, fp: str, item_id: str, record: dict[str, Any]) -> None:
+        with self._answers_file(mode).open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"fp": fp, "item_id": item_id, "record": record}, default=str) + "\n")
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; ``peak_mb`` is the maximum seen."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    def _rss_mb(self) -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError):
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+            self._stop.wait(self.interval)
+
+    @contextmanager
+    def watch(self) -> Iterator[PeakMemory]:
+        self.peak_mb = self._rss_mb()
+        t = threading.Thread(target=self._run, daemon=True)
+        t.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            t.join()
+            self._stop.clear()
