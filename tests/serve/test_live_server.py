@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
@@ -90,3 +91,33 @@ def test_requests_are_served_while_an_upload_ingests(live_server):
     assert result["r"].status_code == 200 and result["r"].json()["files"][0]["status"] == "added"
     assert served >= 3
     assert httpx.delete(f"{url}/v1/kbs/{KB}/documents/harbour.txt").status_code == 200
+
+
+def test_a_client_leaving_mid_stream_frees_the_engine(live_server):
+    """The abandoned generation stops and releases the engine: the next request is answered."""
+    body = {
+        "model": "base",
+        "stream": True,
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
+    }
+    with httpx.Client(base_url=live_server.url, timeout=120) as h:
+        with h.stream("POST", "/v1/chat/completions", json=body) as r:
+            for line in r.iter_lines():
+                if '"content": "' in line and '"role"' not in line:
+                    break  # one token arrived: leave
+        out = h.post(
+            "/v1/chat/completions",
+            json={"model": "base", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hello."}]},
+        )
+        assert out.status_code == 200 and out.json()["choices"][0]["message"]["content"]
+        deadline = time.monotonic() + 60
+        while h.get("/health").json()["generations_in_flight"] != 0:
+            assert time.monotonic() < deadline, "a generation was left running"
+            time.sleep(0.1)
+    # a finished answer is logged; the abandoned one was stopped before it finished, so it is not
+    from ragtune.runlog import RunLog
+
+    log = RunLog(live_server.app.state.ragtune.settings.data_dir)
+    questions = [log.get(r["id"])["config"]["question"] for r in log.list("ask", limit=500)]
+    assert "Say hello." in questions and body["messages"][0]["content"] not in questions

@@ -81,8 +81,15 @@ def trained_models(settings: Settings) -> list[dict[str, Any]]:
         recipe = str(info.get("recipe") or "")
         classifier = info.get("task") == "classify" or "classif" in recipe.lower()
         created = int(info.get("created") or f.stat().st_mtime)
-        out.append({"name": folder.name, "recipe": recipe, "classifier": classifier, "created": created,
-                    "root": str(folder)})
+        out.append(
+            {
+                "name": folder.name,
+                "recipe": recipe,
+                "classifier": classifier,
+                "created": created,
+                "root": str(folder),
+            }
+        )
     return out
 
 
@@ -134,6 +141,16 @@ def check_exists(settings: Settings, ref: PipelineRef) -> None:
             f"the model {ref.id!r} does not exist: there is no knowledge base {ref.kb!r} "
             f"(have: {have}); see GET /v1/models",
             "model_not_found",
+            "model",
+        )
+    if ref.mode in ("ft", "ft+rag", "raft") and any(
+        m["name"] == ref.model and m["classifier"] for m in trained_models(settings)
+    ):
+        raise APIError(
+            400,
+            f"{ref.model!r} is a classifier, not a chat model; use POST /v1/classify with "
+            f"model classify:{ref.model}",
+            "not_a_chat_model",
             "model",
         )
     if ref.mode in ("ft", "ft+rag", "raft") and find_trained(settings, ref.model or "") is None:

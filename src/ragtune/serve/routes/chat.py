@@ -178,10 +178,11 @@ class _Chat:
             m.observe("ragtune_time_to_first_token_seconds", self.first_token_s, mode)
 
     async def close(self) -> None:
+        """Stop the worker (it closes the pipeline's generator, releasing the engine) and account."""
         if not self.done:
             self.done = True
-            await self.stream.aclose()
             self.st.metrics.add("ragtune_generations_in_flight", -1)
+            await self.stream.aclose()  # runs no await itself, so it completes even in a cancelled scope
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {
