@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi")
-
-from ragtune.config import Settings, load_settings  # noqa: E402
+from ragtune.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "knowledge" / "data" / "corpus.jsonl"

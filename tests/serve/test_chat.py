@@ -71,9 +71,10 @@ def test_chat_stream_sends_deltas_then_citations_then_done(client):
     assert len(final) == 1 and len(final[0]["citations"]) == 2
     assert final[0]["ragtune"]["usage"]["completion_tokens"] <= 12
     usage = chunks[-1]
-    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == final[0]["ragtune"]["usage"][
-        "completion_tokens"
-    ]
+    assert (
+        usage["choices"] == []
+        and usage["usage"]["completion_tokens"] == final[0]["ragtune"]["usage"]["completion_tokens"]
+    )
     m = client.get("/metrics").text
     assert 'ragtune_tokens_total{kind="completion",mode="rag"}' in m
     assert "ragtune_time_to_first_token_seconds_count" in m

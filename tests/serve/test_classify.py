@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ragtune.train import classify as classify_mod
 from tests.serve.conftest import ROOT
 
-classify_mod = pytest.importorskip("ragtune.train.classify")
 pytestmark = pytest.mark.slow
 
 

@@ -6,11 +6,11 @@ import threading
 import time
 
 import httpx
+import openai
 import pytest
 
 from tests.serve.conftest import KB
 
-openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.slow
 
 
