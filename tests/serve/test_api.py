@@ -316,3 +316,28 @@ def test_classify_unknown_model_404(client):
     r = client.post("/v1/classify", json={"model": "classify:nothing", "input": "great phone"})
     assert_openai_error(r, 404, "model_not_found")
     assert_openai_error(client.post("/v1/classify", json={"model": "x", "input": []}), 400)
+
+
+def test_serve_binds_localhost_without_keys(settings, data_dir):
+    from ragtune.cli.serve import bind_host
+    from tests.serve.conftest import make_settings
+
+    host, notice = bind_host(make_settings(data_dir, "serve.host=0.0.0.0"))
+    assert host == "127.0.0.1" and "no API key" in notice and "0.0.0.0" in notice
+    host, notice = bind_host(make_settings(data_dir, "serve.host=::1"))
+    assert host == "::1" and "this machine only" in notice
+    host, notice = bind_host(make_settings(data_dir, "serve.host=0.0.0.0", 'serve.api_keys=["sk-x"]'))
+    assert host == "0.0.0.0" and notice is None
+
+
+def test_keys_from_the_environment_as_a_comma_list(data_dir):
+    from ragtune.config import load_settings
+
+    s = load_settings(
+        env={
+            "RAGTUNE_SERVE__API_KEYS": "sk-a, sk-b",
+            "RAGTUNE_SERVE__READ_ONLY_KEYS": "sk-r",
+            "RAGTUNE_CONFIG": str(data_dir / "none.toml"),
+        }
+    )
+    assert s.serve.api_keys == ["sk-a", "sk-b"] and s.serve.read_only_keys == ["sk-r"]
