@@ -143,6 +143,9 @@ def test_rate_limit_per_key_429(settings):
         assert int(r.headers["Retry-After"]) >= 1
         assert c.get("/v1/models", headers=b).status_code == 200  # each key has its own bucket
         assert "ragtune_rate_limited_total 1" in c.get("/metrics", headers=b).text
+        wrong = {"Authorization": "Bearer sk-guess"}
+        codes = [c.get("/v1/models", headers=wrong).status_code for _ in range(3)]
+        assert codes == [401, 401, 429]  # wrong keys spend the address's bucket too
 
 
 def test_rate_limiter_refills_over_time():

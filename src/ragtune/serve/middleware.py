@@ -80,20 +80,22 @@ class Gate:
         try:
             principal = st.auth.authenticate(_header(scope, b"authorization"), client)
         except APIError as e:
-            return e
+            # failed attempts spend a bucket of the client's address, so keys cannot be guessed at speed
+            wait = st.limiter.check(f"failed-{client}") if e.status == 401 else 0.0
+            return self._too_many(wait) if wait else e
         scope.setdefault("state", {})["principal"] = principal
-        caller = principal.key_id if st.auth.enabled else f"ip-{client}"
-        wait = st.limiter.check(caller)
-        if wait:
-            st.metrics.inc("ragtune_rate_limited_total")
-            return APIError(
-                429,
-                f"rate limit of {st.settings.serve.rate_limit_per_minute} requests a minute "
-                f"reached; retry in {wait:.1f} s",
-                "rate_limit_exceeded",
-                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-            )
-        return None
+        wait = st.limiter.check(principal.key_id if st.auth.enabled else f"ip-{client}")
+        return self._too_many(wait) if wait else None
+
+    def _too_many(self, wait: float) -> APIError:
+        self.state.metrics.inc("ragtune_rate_limited_total")
+        per_minute = self.state.settings.serve.rate_limit_per_minute
+        return APIError(
+            429,
+            f"rate limit of {per_minute} requests a minute reached; retry in {wait:.1f} s",
+            "rate_limit_exceeded",
+            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
 
     def _same_origin(self, scope: Scope, origin: str) -> bool:
         if origin in self.state.settings.serve.cors_origins:
