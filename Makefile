@@ -20,10 +20,22 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python -m ragtune.examples.demo
+# Debian's Chromium, for the browser test of the web page (Playwright drives it; nothing is downloaded by
+# Playwright itself). Where apt is not available the browser test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "warning: chromium is not installed and cannot be installed here; the browser test will skip"; fi; }
 
-test: $(STAMP)
+# The main job on the three shipped examples; each prints its summary and the path of its report.
+demo: $(STAMP)
+	$(BIN)/ragtune compare --example knowledge
+	$(BIN)/ragtune compare --example support
+	$(BIN)/ragtune compare --example sentiment
+	@echo; echo "Reports (open report.html in a browser):"; ls -d $$PWD/.ragtune/reports/*/report.html
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -189,7 +189,8 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
 
 
 QUICK_OVERRIDES = [
-    "sizes.docs=6", "sizes.test_questions=6", "sizes.train_questions=16", "sizes.freshness_items=4",
-    "sizes.train_examples=48", "sizes.test_examples=24", "sizes.demonstrations=2",
-    "train.epochs=1", "train.max_steps=6", "train.batch_size=4", "train.max_seq_len=256",
+    "variants=[]", "sizes.docs=4", "sizes.test_questions=4", "sizes.train_questions=8", "sizes.freshness_items=3",
+    "sizes.train_examples=48", "sizes.test_examples=12", "sizes.demonstrations=2",
+    "train.epochs=1", "train.max_steps=3", "train.batch_size=2", "train.max_seq_len=128", "train.warmup_steps=0",
+    "settings.generation.max_tokens=16",
 ]
