@@ -1,0 +1,60 @@
+"""End to end: `ragtune compare --quick` builds every contender, answers, measures and reports."""
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+from typer.testing import CliRunner
+
+from ragtune.cli.main import app
+
+pytestmark = pytest.mark.slow
+
+
+class _Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.ids.update(v for k, v in attrs if k == "id")
+
+
+def test_quick_comparison_writes_a_real_report(tmp_path):
+    d = tmp_path / "data"
+    res = CliRunner().invoke(app, ["--data-dir", str(d), "compare", "--quick", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    metrics = out["metrics"]
+    assert set(metrics) == {"base", "rag", "ft", "ft+rag", "raft"}
+    # Real, different numbers per mode: retrieval modes have groundedness scores, closed-book ones do not,
+    # and the modes do not all give the same answers.
+    assert "supported_token_share" in metrics["rag"] and "supported_token_share" not in metrics["base"]
+    results = json.loads(open(out["report"]["json"]).read())
+    preds = {m: [i["prediction"] for i in results["items"] if i["mode"] == m] for m in metrics}
+    assert len({tuple(p) for p in preds.values()}) >= 3
+    assert all(len(p) == 4 for p in preds.values())
+    assert results["freshness"] and {f["mode"] for f in results["freshness"]} >= {"rag", "ft"}
+    rag_fresh = next(f for f in results["freshness"] if f["mode"] == "rag")
+    assert rag_fresh["update_s"] > 0
+    assert results["retrieval"] and results["recommendation"]["choice"] in {"rag", "fine-tuning", "both", "base"}
+    costs = results["costs"]
+    assert costs["rag"]["index_bytes"] > 0 and costs["ft"]["adapter_bytes"] > 0 and costs["ft"]["setup_s"] > 0
+    # The report is one self-contained page with every section.
+    html = open(out["report"]["html"]).read()
+    p = _Ids()
+    p.feed(html)
+    assert {"summary", "recommendation", "accuracy", "latency", "costs", "freshness", "retrieval",
+            "key-differences", "answers"} <= p.ids
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    # Every answer is kept and browsable from the run log.
+    res = CliRunner().invoke(app, ["--data-dir", str(d), "runs", "show", out["run_id"], "--answers", "--mode", "rag",
+                                   "--json"])
+    rows = json.loads(res.stdout)
+    assert len(rows) == 4 and all(r["prompt"] and r["retrieved"] for r in rows)
+    # A second run resumes: every stage and answer comes from the workspace, so the numbers are identical.
+    res2 = CliRunner().invoke(app, ["--data-dir", str(d), "compare", "--quick", "--json"], catch_exceptions=False)
+    out2 = json.loads(res2.stdout[res2.stdout.index("{"):])
+    assert out2["metrics"] == metrics and out2["run_id"] != out["run_id"]
+    # The report re-renders from results.json.
+    assert CliRunner().invoke(app, ["--data-dir", str(d), "report", out["run_id"]]).exit_code == 0
