@@ -67,7 +67,7 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(1, ge=1)
     resume: bool = False
-    threads: int = Field(0, ge=0, description="torch threads per process; 0 = torch's default")
+    threads: int = Field(0, ge=0, description="torch threads per process; 0 = the free cores")
 
     def __init__(self, **data: Any):
         try:

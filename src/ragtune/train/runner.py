@@ -1,0 +1,109 @@
+"""What every generative recipe does around the loop: name check, base model, run log, artefact.
+
+A recipe only has to say how to turn its data into ``Example``s (``build``); this function loads
+the base model, applies LoRA or full fine-tuning, runs ``train_loop`` inside a run-log entry,
+and saves the named model. Under ``accelerate launch`` every process runs it; only the main
+process touches the model folder and the run log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragtune.train.artifacts import ModelInfo, begin_model, finish_model, save_weights
+from ragtune.train.config import TrainConfig
+from ragtune.train.data import Example, check_lengths, split_train_val
+from ragtune.train.loop import TrainResult, prepare_model, train_loop
+
+
+@dataclass
+class Dataset:
+    """What a recipe hands the runner: examples, the data's identity, and anything worth recording."""
+
+    train: list[Example]
+    val: list[Example] = field(default_factory=list)
+    data_sha256: str = ""
+    data_files: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    info: ModelInfo | None  # None on the non-main processes of a multi-process run
+    result: TrainResult
+
+
+def split_examples(examples: list[Example], val: list[Example] | None, cfg: TrainConfig
+                   ) -> tuple[list[Example], list[Example]]:
+    """Use the given validation set, else a seeded share of the examples."""
+    if val:
+        return examples, val
+    return split_train_val(examples, cfg.val_fraction, cfg.seed)
+
+
+def _state():
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def run_recipe(
+    settings: Any,
+    recipe: str,
+    name: str,
+    build: Callable[[Any], Dataset],
+    cfg: TrainConfig,
+    *,
+    base: str | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    prepare: Callable[[Any], None] | None = None,
+) -> Outcome:
+    """Train ``name`` with ``recipe``; ``build(tokenizer) -> Dataset`` makes the examples.
+
+    ``prepare(folder)``, if given, runs on the main process after the name check and before the
+    model loads (a recipe that generates data writes it into the model folder there).
+    """
+    from ragtune.registry import resolve
+    from ragtune.runlog import RunLog
+    from ragtune.train.artifacts import model_dir
+    from ragtune.train.model_io import load_causal_lm
+
+    state = _state()
+    spec = resolve(base or settings.models.generator, settings)
+    if state.is_main_process:
+        folder = begin_model(settings, name, overwrite=overwrite, resume=cfg.resume)
+        if prepare is not None:
+            prepare(folder)
+    state.wait_for_everyone()
+    folder = model_dir(settings, name)
+
+    model, tok = load_causal_lm(spec)
+    data = build(tok)
+    context = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+    train = check_lengths(data.train, cfg.max_seq_len, context, cfg.skip_long)
+    val = check_lengths(data.val, cfg.max_seq_len, context, cfg.skip_long) if data.val else []
+    config = {"recipe": recipe, "name": name, "base": spec.name, "train": cfg.model_dump(),
+              "n_train": len(train), "n_val": len(val), "data_sha256": data.data_sha256, **data.extra}
+    main = state.is_main_process
+    log = RunLog(settings.data_dir).run("train", config, name=name) if main else nullcontext()
+    with log as run:
+        model = prepare_model(model, cfg)
+        result = train_loop(model, train, val, cfg, folder, pad_id=int(tok.pad_token_id), run=run,
+                            progress=progress)
+        info = None
+        if state.is_main_process:
+            save_weights(model, tok, folder, cfg.full)
+            metrics = {**result.metrics(), "n_train": len(train), "n_val": len(val)}
+            info = finish_model(
+                settings, name, recipe=recipe, task="generate", weights="full" if cfg.full else "lora",
+                base_spec=spec, metrics=metrics, config=cfg.model_dump(), data_sha256=data.data_sha256,
+                data_files=data.data_files, extra=data.extra,
+            )
+            run.update({"model": name, "path": info.path, **metrics})
+    state.wait_for_everyone()
+    return Outcome(info, result)
