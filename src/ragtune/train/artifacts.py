@@ -84,8 +84,8 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).exists() else 0
 
 
-def begin_model(settings: Any, name: str, overwrite: bool = False, resume: bool = False) -> Path:
-    """The folder a run trains into, after checking the name against what is already there.
+def check_name_free(settings: Any, name: str, overwrite: bool = False, resume: bool = False) -> Path:
+    """Raise the error ``begin_model`` would, without touching anything (for a check before slow work).
 
     A finished model is never replaced without ``overwrite``; an unfinished one (a killed run)
     is continued with ``resume`` or replaced with ``overwrite``.
@@ -93,8 +93,8 @@ def begin_model(settings: Any, name: str, overwrite: bool = False, resume: bool 
     folder = model_dir(settings, name)
     finished = (folder / INFO_FILE).exists()
     if folder.exists() and overwrite and not resume:
-        shutil.rmtree(folder)
-    elif finished and resume:
+        return folder
+    if finished and resume:
         raise TrainingError(f"model {name!r} already finished training; use --overwrite to train it again")
     elif finished:
         raise TrainingError(
@@ -106,6 +106,14 @@ def begin_model(settings: Any, name: str, overwrite: bool = False, resume: bool 
         )
     elif resume and not (folder / "checkpoints").is_dir():
         raise TrainingError(f"--resume: nothing to resume for {name!r} (no checkpoints in {folder})")
+    return folder
+
+
+def begin_model(settings: Any, name: str, overwrite: bool = False, resume: bool = False) -> Path:
+    """The folder a run trains into, after checking the name against what is already there."""
+    folder = check_name_free(settings, name, overwrite, resume)
+    if folder.exists() and overwrite and not resume:
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -1,0 +1,69 @@
+"""Where the documents-based recipes (cpt, synth, raft) get their chunks, and the generator they use.
+
+Chunks come from a knowledge base (the same chunks RAG retrieves, so both approaches see the
+same text) or from files, loaded and chunked exactly like ``ragtune ingest`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ragtune.errors import DataError
+from ragtune.types import Chunk
+
+Message = dict[str, str]
+GenerateFn = Callable[[list[Message], float, int, int], str]  # (messages, temperature, seed, max_tokens)
+
+
+def chunks_from_kb(settings: Any, name: str) -> list[Chunk]:
+    """Every chunk of the current version of knowledge base ``name``, in a stable order."""
+    from ragtune.kb import open_kb
+
+    store = open_kb(settings, name).store
+    ids = store._dense(None).ids  # the store has no public "all chunk ids" yet; its vector index has them
+    chunks = store.get_chunks(list(ids))
+    if not chunks:
+        raise DataError(f"knowledge base {name!r} is empty; add documents: ragtune ingest --kb {name} PATH")
+    return sorted(chunks, key=lambda c: (c.source, c.doc_id, c.index))
+
+
+def chunks_from_paths(settings: Any, paths: Sequence[str | Path],
+                      count_tokens: Callable[[str], int] | None = None) -> list[Chunk]:
+    """Load files like ``ragtune ingest`` and chunk them with ``[chunking]`` and the embedder's tokenizer."""
+    from ragtune.ingest import chunk_document, token_counter
+    from ragtune.train.data import load_documents
+
+    docs = load_documents(list(paths), settings)
+    if count_tokens is None:
+        from ragtune.embedding import get_embedder
+        from ragtune.registry import resolve
+
+        count_tokens = token_counter(get_embedder(resolve(settings.models.embedder, settings)).tokenizer)
+    out: list[Chunk] = []
+    for d in docs:
+        out += chunk_document(d, count_tokens, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
+    return out
+
+
+def load_chunks(settings: Any, kb: str | None = None, paths: Sequence[str | Path] | None = None,
+                count_tokens: Callable[[str], int] | None = None) -> list[Chunk]:
+    if bool(kb) == bool(paths):
+        raise DataError("give the documents either as --kb NAME or as files/folders, not both or neither")
+    return chunks_from_kb(settings, kb) if kb else chunks_from_paths(settings, paths or [], count_tokens)
+
+
+def make_generate(settings: Any, model: str | None = None) -> GenerateFn:
+    """The configured generator (llama.cpp for GGUF) as a plain function, for data generation."""
+    from ragtune.generate import GenParams, get_engine
+    from ragtune.registry import resolve
+
+    engine = get_engine(resolve(model or settings.models.generator, settings), settings.generation)
+
+    def generate(messages: list[Message], temperature: float = 0.0, seed: int = 0,
+                 max_tokens: int = 256) -> str:
+        params = GenParams(max_tokens=max_tokens, temperature=temperature, top_p=1.0, seed=seed)
+        return engine.generate(messages, params).text.strip()
+
+    return generate
