@@ -156,7 +156,9 @@ class KnowledgeBase:
         if src not in known and str(source) in known:
             src = str(source)
         if src not in known:
-            raise KnowledgeBaseError(f"{source} is not in knowledge base {self.name!r}; see: ragtune kb info {self.name}")
+            raise KnowledgeBaseError(
+                f"{source} is not in knowledge base {self.name!r}; see: ragtune kb info {self.name} --documents"
+            )
         rep = IngestReport(removed=[src])
         with self._log("delete", {"source": src}) as run:
             try:

@@ -107,7 +107,7 @@ def ingest(ctx: typer.Context,
     if as_json:
         print_json(rep.to_dict())
     else:
-        for src, e in rep.failed:
+        for _src, e in rep.failed:
             err.print(f"[yellow]skipped[/] {e}")
         console.print(
             f"{kb}: {len(rep.added)} added, {len(rep.updated)} updated, {len(rep.unchanged)} unchanged, "

@@ -84,6 +84,8 @@ class TrainSettings(_Strict):
     raft_drop_oracle: float = Field(0.2, ge=0, le=1)
     classifier: Literal["llm", "embedder"] = "llm"
     retrain_for_freshness: bool = True
+    freshness_epochs: int = Field(6, ge=1, le=100, description="epochs of the small freshness models "
+                                  "(few facts: more passes are needed for them to stick)")
 
 
 class ExperimentConfig(_Strict):
@@ -191,6 +193,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
 QUICK_OVERRIDES = [
     "variants=[]", "sizes.docs=4", "sizes.test_questions=4", "sizes.train_questions=8", "sizes.freshness_items=3",
     "sizes.train_examples=48", "sizes.test_examples=12", "sizes.demonstrations=2",
-    "train.epochs=1", "train.max_steps=3", "train.batch_size=2", "train.max_seq_len=128", "train.warmup_steps=0",
+    "train.epochs=1", "train.freshness_epochs=1", "train.max_steps=3", "train.batch_size=2",
+    "train.max_seq_len=128", "train.warmup_steps=0",
     "settings.generation.max_tokens=16",
 ]

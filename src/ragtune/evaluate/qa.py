@@ -15,9 +15,22 @@ from typing import Any
 
 from ragtune.config import Settings
 from ragtune.evaluate import metrics as M
-from ragtune.evaluate.datasets import Doc, QASplit, Question, Update, load_corpus_and_questions, load_updates, split_qa
+from ragtune.evaluate.datasets import (
+    Doc,
+    Question,
+    Update,
+    load_corpus_and_questions,
+    load_updates,
+    split_qa,
+)
 from ragtune.evaluate.experiment import ExperimentConfig
-from ragtune.evaluate.results import ComparisonResults, Estimate, FreshnessResult, ItemRecord, RetrievalQuality
+from ragtune.evaluate.results import (
+    ComparisonResults,
+    Estimate,
+    FreshnessResult,
+    ItemRecord,
+    RetrievalQuality,
+)
 from ragtune.evaluate.training import chat_example, text_examples, train_adapter
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.prompts import base_messages, rag_messages
@@ -141,7 +154,7 @@ class QARunner:
 
         return load_tokenizer(resolve(self.s.models.generator, self.s))
 
-    def _train(self, name: str, fp: str, build) -> dict[str, Any]:
+    def _train(self, name: str, fp: str, build, train_cfg: Any = None) -> dict[str, Any]:
         rec = self.ws.stage(f"train-{name}", fp)
         from ragtune.pipeline import find_trained
 
@@ -149,7 +162,8 @@ class QARunner:
             return rec
         examples = build()
         with self.mem.watch() as mem:
-            t = train_adapter(self.s, name, examples, self.exp.train, self.exp.seed, self.show, recipe=name)
+            t = train_adapter(self.s, name, examples, train_cfg or self.exp.train, self.exp.seed, self.show,
+                              recipe=name)
         return self.ws.finish(f"train-{name}", fp, {"name": name, "setup_s": t.seconds, "adapter_bytes": t.gguf_bytes,
                                                     "peft_bytes": t.adapter_bytes, "metrics": t.metrics,
                                                     "examples": len(examples), "peak_mb": mem.peak_mb})
@@ -159,6 +173,8 @@ class QARunner:
         """Knowledge in the weights: the documents as text, plus the training questions closed-book."""
         p = self.s.prompts
         cfg = self.exp.train
+        if answers is not None:  # the freshness models: a few facts, more passes
+            cfg = cfg.model_copy(update={"epochs": cfg.freshness_epochs})
 
         def build():
             tok = self._tokenizer()
@@ -172,7 +188,7 @@ class QARunner:
         fp = fingerprint(name, [(d.id, d.text) for d in docs], [(q.id, q.question, (answers or {}).get(q.id, _first(q)))
                                                                 for q in train],
                          cfg.model_dump(), p.base_system, p.base_template, self.exp.seed, self.s.models.generator)
-        return self._train(name, fp, build)
+        return self._train(name, fp, build, cfg)
 
     def train_raft(self, name: str, train: list[Question], docs: list[Doc]) -> dict[str, Any]:
         p = self.s.prompts
@@ -190,7 +206,8 @@ class QARunner:
                     gold = next((d for d in docs if d.id == q.doc_id), None)
                     if gold is None:
                         continue
-                    oracle = [h for h in kb.search(gold.text[:300], k=3, mode="bm25") if doc_of(h) == _safe(gold.id)][:1]
+                    found = kb.search(gold.text[:300], k=3, mode="bm25")
+                    oracle = [h for h in found if doc_of(h) == _safe(gold.id)][:1]
                 distractors = [h for h in hits if doc_of(h) != _safe(q.doc_id or "")][:cfg.raft_distractors]
                 ctx = list(distractors)
                 keep_oracle = bool(oracle) and rng.random() >= cfg.raft_drop_oracle
