@@ -15,7 +15,7 @@ import httpx
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import EngineError
-from ragtune.generate.base import GenParams, Generation, Message
+from ragtune.generate.base import Generation, GenParams, Message
 from ragtune.registry import ModelSpec
 
 
@@ -45,7 +45,17 @@ class HttpEngine:
         return body
 
     def _fail(self, e: Exception) -> EngineError:
-        return EngineError(f"endpoint {self.spec.base_url} failed: {e}; check base_url, the model name and the key")
+        if isinstance(e, httpx.HTTPStatusError):
+            detail = ""
+            try:
+                detail = e.response.json().get("error", {}).get("message", "")
+            except (ValueError, AttributeError, httpx.ResponseNotRead):
+                pass
+            why = f"HTTP {e.response.status_code}" + (f" ({detail})" if detail else "")
+        else:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return EngineError(f"endpoint {self.spec.base_url} failed: {' '.join(why.split())}; "
+                           "check base_url, the model name and the key")
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
         t0 = time.perf_counter()

@@ -1,0 +1,42 @@
+"""The two local engines on the bundled model: same chat template, reproducible greedy text, limits."""
+
+import pytest
+
+from ragtune.config import load_settings
+from ragtune.errors import ConfigError, EngineError
+from ragtune.generate.base import GenParams, Generation, get_engine
+from ragtune.registry import resolve
+
+pytestmark = pytest.mark.slow
+
+MSGS = [{"role": "system", "content": "Answer in a few words."},
+        {"role": "user", "content": "Which river flows through Paris?"}]
+
+
+def test_llamacpp_and_transformers_render_the_same_prompt_and_both_answer():
+    s = load_settings(env={})
+    spec = resolve("smollm2-135m-instruct")
+    llama = get_engine(spec, s.generation)
+    hf = get_engine(spec, load_settings(env={}, overrides=["generation.engine=transformers"]).generation)
+    assert llama.name == "llama.cpp" and hf.name == "transformers"
+    assert llama.render(MSGS) == hf.render(MSGS)
+    a = llama.generate(MSGS, GenParams(max_tokens=12))
+    b = hf.generate(MSGS, GenParams(max_tokens=12))
+    assert a.text and b.text and a.completion_tokens <= 12 and b.completion_tokens <= 12
+    assert llama.generate(MSGS, GenParams(max_tokens=12)).text == a.text  # greedy: reproducible
+    pieces = list(hf.stream(MSGS, GenParams(max_tokens=12)))
+    assert isinstance(pieces[-1], Generation) and "".join(p for p in pieces[:-1]).strip() == b.text
+
+
+def test_prompt_longer_than_context_is_a_clear_error():
+    s = load_settings(env={}, overrides=["generation.n_ctx=256"])
+    engine = get_engine(resolve("smollm2-135m-instruct"), s.generation)
+    long = [{"role": "user", "content": "word " * 400}]
+    with pytest.raises(EngineError, match="more than n_ctx 256"):
+        engine.generate(long, GenParams(max_tokens=16))
+
+
+def test_embedder_is_not_a_generator():
+    s = load_settings(env={})
+    with pytest.raises(ConfigError, match="not a generator"):
+        get_engine(resolve("minilm-l6"), s.generation)
