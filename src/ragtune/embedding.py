@@ -87,7 +87,19 @@ class Embedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.encode([text], batch_size=1, threads=1)[0]
+        """One text on one thread, through the model's own modules but without ``encode``'s
+        per-call set-up (batching, sorting, prompt and device handling: about a tenth of a
+        query's time). Gives the same vector as ``encode([text])[0]``."""
+        import torch
+
+        m = self.model
+        prep = getattr(m, "preprocess", None)
+        if prep is None or getattr(m, "default_prompt_name", None):  # other versions, prompted models
+            return self.encode([text], batch_size=1, threads=1)[0]
+        with torch_threads(1), torch.inference_mode():
+            out = m(prep([text]))["sentence_embedding"].float()
+            out = torch.nn.functional.normalize(out, p=2, dim=1)
+        return out[0].numpy().astype(np.float32, copy=True)
 
 
 @lru_cache(maxsize=4)

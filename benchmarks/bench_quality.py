@@ -1,0 +1,86 @@
+"""Retrieval quality on SQuAD dev: 500 questions over the 2,067 paragraphs, for ragtune's dense,
+BM25 and hybrid retrieval, beside the peer figures of ``../shared/MEASURED.md``.
+
+A question is answered by its one gold paragraph. ragtune retrieves chunks (a long paragraph can
+be two chunks), so the ranked chunks are mapped to their paragraphs, keeping each paragraph's
+best rank. Recall@k: the gold paragraph is among the first k; MRR@10: mean of 1/rank, 0 past 10.
+
+    .venv/bin/python benchmarks/bench_quality.py --questions 500
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench_common import DEFAULT_WORK, header, squad_kb, squad_questions, table, write_section
+
+TITLE = "RAG: retrieval quality (SQuAD dev)"
+
+# ../shared/MEASURED.md, same 2,067 paragraphs, 500 questions (their sample)
+PEERS = [
+    ["peer: dense MiniLM-L6 cosine", 0.642, 0.872, 0.930, 0.740, 0.988],
+    ["peer: BM25 (bm25s, stemming + stop words)", 0.750, 0.916, 0.950, 0.819, 0.988],
+    ["peer: LanceDB native full-text search", 0.764, 0.926, 0.952, 0.833, None],
+    ["peer: hybrid RRF k=60 (dense + bm25s)", 0.718, 0.930, 0.952, 0.815, 1.000],
+]
+
+
+def ranks(kb, questions: list[dict], index: dict[str, str], mode: str, k: int) -> list[int | None]:
+    out = []
+    for q in questions:
+        seen: list[str] = []
+        for h in kb.search(q["question"], k=k, mode=mode):
+            pid = index.get(h.chunk.source)
+            if pid not in seen:
+                seen.append(pid)
+        out.append(seen.index(q["doc_id"]) + 1 if q["doc_id"] in seen else None)
+    return out
+
+
+def metrics(rk: list[int | None]) -> list[float]:
+    n = len(rk)
+
+    def recall(k: int) -> float:
+        return sum(1 for r in rk if r is not None and r <= k) / n
+
+    mrr = sum(1 / r for r in rk if r is not None and r <= 10) / n
+    return [recall(1), recall(5), recall(10), mrr, recall(100)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--questions", type=int, default=500)
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    args = ap.parse_args()
+
+    settings, kb, _, index = squad_kb(args.work)
+    questions = squad_questions(args.questions, seed=0)
+    r = settings.retrieval
+    rows = []
+    for label, mode, k in [("ragtune dense", "dense", 100), ("ragtune BM25 (LanceDB FTS)", "bm25", 100),
+                           ("ragtune hybrid RRF", "hybrid", 100),
+                           (f"ragtune hybrid, default {r.candidates} candidates per list", "hybrid", r.candidates)]:
+        m = metrics(ranks(kb, questions, index, mode, k))
+        if k < 100:
+            m[-1] = None
+        rows.append([label, *m])
+        print(rows[-1])
+    fmt = [[row[0], *("" if v is None else f"{v:.3f}" for v in row[1:])] for row in rows + PEERS]
+    body = "\n\n".join([
+        header(f"Script: `benchmarks/bench_quality.py --questions {args.questions}`. {len(questions)} SQuAD dev "
+               f"questions (seeded sample) over the {len(set(index.values()))} paragraphs ({kb.store.count()} "
+               f"chunks at chunking.max_tokens {settings.chunking.max_tokens}); chunks mapped to paragraphs. "
+               f"Hybrid: RRF k={r.rrf_k}, weights {r.dense_weight}/{r.bm25_weight}; ragtune rows retrieve 100 "
+               "chunks (so 100 candidates per list) except the last. Peer rows: ../shared/MEASURED.md (their own "
+               "500-question sample, paragraphs not chunked)."),
+        table(["retriever", "recall@1", "recall@5", "recall@10", "MRR@10", "recall@100"], fmt),
+    ])
+    print("\n" + body)
+    if not args.no_write:
+        write_section(TITLE, body)
+
+
+if __name__ == "__main__":
+    main()
