@@ -232,6 +232,7 @@ def export_gguf_adapter(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=out_path.name + ".", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); the adapter is an ordinary shared file
     try:
         writer = gguf.GGUFWriter(tmp, arch="llama")
         writer.add_type(gguf.GGUFType.ADAPTER)
