@@ -79,3 +79,22 @@ def test_generate_dataset_writes_an_editable_jsonl(tmp_path):
         generate_dataset(settings, [Chunk("c1", "d1", "s.txt", SOURCE)], tmp_path / "qa2.jsonl", per_chunk=1,
                          generate=bad, progress=False)
     assert (tmp_path / "qa2.rejected.jsonl").exists()
+
+
+def test_round_trip_drops_pairs_the_generator_cannot_answer_back():
+    chunks = [Chunk("c1", "d1", "s.txt", SOURCE)]
+    replies = iter([
+        "Question: Who designed the Trelling bridge?\nAnswer: Mara Oduya",
+        "It was Mara Oduya [1].",  # the round trip gives the answer back: kept
+        "Question: When did the Trelling bridge open?\nAnswer: 1847",
+        "I don't know.",  # not answered back: dropped
+    ])
+    prompts_seen = []
+
+    def gen(messages, temperature, seed, max_tokens):
+        prompts_seen.append(messages[-1]["content"])
+        return next(replies)
+
+    rep = build_examples(chunks, gen, per_chunk=2, roundtrip=True, progress=False)
+    assert [r["answer"] for r in rep.kept] == ["Mara Oduya"] and rep.reasons == {"failed round trip": 1}
+    assert prompts_seen[1].endswith("Who designed the Trelling bridge?") and SOURCE in prompts_seen[1]

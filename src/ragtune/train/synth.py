@@ -21,20 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragtune.config import PromptSettings
 from ragtune.evaluate.metrics import normalize_answer
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import write_jsonl
 from ragtune.train.sources import GenerateFn
 from ragtune.types import Chunk
 
-SYSTEM = (
-    "You write quiz questions about a text. Each question must be answerable from the text alone, "
-    "and its answer must be a short phrase copied exactly from the text."
-)
-USER = (
-    "Text:\n{text}\n\nWrite one question about the text and its answer.\n"
-    "Format:\nQuestion: ...\nAnswer: ..."
-)
+SYSTEM = "You write quiz questions about a text. The answer is a few words copied exactly from the text."
+USER = "Text:\n{text}\n\nWrite one question about the text and its short answer."
+# One worked turn before the real one: without it the bundled 135M model ignored the
+# "Question:/Answer:" format in 11 of 12 tries; with it, all 18 tries kept the format.
+DEMO = [
+    {"role": "user", "content": USER.format(
+        text="The Eiffel Tower is a wrought-iron lattice tower in Paris. It was designed by the company of "
+             "Gustave Eiffel and completed in 1889 for the World's Fair.")},
+    {"role": "assistant", "content": "Question: In which year was the Eiffel Tower completed?\nAnswer: 1889"},
+]
 _Q = re.compile(r"^\s*(?:\*\*)?(?:Question|Q)\s*[:.]\s*(?:\*\*)?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _A = re.compile(r"^\s*(?:\*\*)?(?:Answer|A)\s*[:.]\s*(?:\*\*)?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
@@ -78,9 +81,28 @@ def reject_reason(question: str, answer: str, source: str, max_answer_words: int
     return None
 
 
+def roundtrip_ok(question: str, answer: str, chunk: Chunk, generate: GenerateFn,
+                 prompts: PromptSettings | None = None) -> bool:
+    """Round-trip consistency (Alberti et al. 2019, "Synthetic QA Corpora Generation with Roundtrip
+    Consistency"): asked the question with the chunk as context, the generator gives the answer back
+    (token F1 >= 0.5 or the answer contained in its reply)."""
+    from ragtune.evaluate.metrics import token_f1
+    from ragtune.generate.prompts import rag_messages
+    from ragtune.types import Hit
+
+    reply = generate(rag_messages(question, [Hit(chunk, 0.0)], prompts or PromptSettings()), 0.0, 0, 32)
+    a = normalize_answer(answer)
+    return f" {a} " in f" {normalize_answer(reply)} " or token_f1(reply, [answer]) >= 0.5
+
+
 def build_examples(chunks: Sequence[Chunk], generate: GenerateFn, per_chunk: int = 2, seed: int = 0,
-                   max_answer_words: int = 12, progress: bool | None = None) -> SynthReport:
-    """Ask for ``per_chunk`` pairs per chunk (the first greedy, the others sampled with a seed)."""
+                   max_answer_words: int = 12, progress: bool | None = None, roundtrip: bool = False,
+                   prompts: PromptSettings | None = None) -> SynthReport:
+    """Ask for ``per_chunk`` pairs per chunk (the first greedy, the others sampled with a seed).
+
+    ``roundtrip`` also drops pairs the generator cannot answer back from the chunk (one more
+    generation per surviving pair).
+    """
     from ragtune.progress import progress as bar
 
     report = SynthReport()
@@ -88,7 +110,7 @@ def build_examples(chunks: Sequence[Chunk], generate: GenerateFn, per_chunk: int
     with bar(progress) as p:
         task = p.add_task("synth", total=len(chunks) * per_chunk)
         for c in chunks:
-            msgs = [{"role": "system", "content": SYSTEM},
+            msgs = [{"role": "system", "content": SYSTEM}, *DEMO,
                     {"role": "user", "content": USER.format(text=c.text)}]
             for k in range(per_chunk):
                 reply = generate(msgs, 0.0 if k == 0 else 0.8, seed + k, 96)
@@ -103,6 +125,8 @@ def build_examples(chunks: Sequence[Chunk], generate: GenerateFn, per_chunk: int
                 key = (c.chunk_id, normalize_answer(q))
                 reason = reject_reason(q, a, c.text, max_answer_words)
                 reason = reason or ("duplicate" if key in seen else None)
+                if not reason and roundtrip and not roundtrip_ok(q, a, c, generate, prompts):
+                    reason = "failed round trip"
                 if reason:
                     report.rejected.append({**row, "question": q, "answer": a, "reason": reason})
                     continue
@@ -113,13 +137,14 @@ def build_examples(chunks: Sequence[Chunk], generate: GenerateFn, per_chunk: int
 
 
 def generate_dataset(settings: Any, chunks: Sequence[Chunk], out: str | Path, *, per_chunk: int = 2,
-                     seed: int = 0, generate: GenerateFn | None = None, progress: bool | None = None
-                     ) -> SynthReport:
+                     seed: int = 0, generate: GenerateFn | None = None, progress: bool | None = None,
+                     roundtrip: bool = False) -> SynthReport:
     """Write the kept pairs to ``out`` and the rejected ones (with reasons) beside it."""
     from ragtune.errors import DataError
     from ragtune.train.sources import make_generate
 
-    report = build_examples(chunks, generate or make_generate(settings), per_chunk, seed, progress=progress)
+    report = build_examples(chunks, generate or make_generate(settings), per_chunk, seed, progress=progress,
+                            roundtrip=roundtrip, prompts=settings.prompts)
     out = Path(out).expanduser()
     write_jsonl(out, report.kept)
     write_jsonl(out.with_name(out.stem + ".rejected.jsonl"), report.rejected)
@@ -134,7 +159,7 @@ def generate_dataset(settings: Any, chunks: Sequence[Chunk], out: str | Path, *,
 
 def train(settings: Any, chunks: Sequence[Chunk], out: str | Path, name: str, cfg: TrainConfig, *,
           per_chunk: int = 2, generate: GenerateFn | None = None, base: str | None = None,
-          overwrite: bool = False, progress: bool | None = None):
+          overwrite: bool = False, progress: bool | None = None, roundtrip: bool = False):
     """Generate the dataset (unless ``out`` already exists and resuming), then SFT on it."""
     from ragtune.train import sft
     from ragtune.train.artifacts import check_name_free
@@ -144,7 +169,7 @@ def train(settings: Any, chunks: Sequence[Chunk], out: str | Path, name: str, cf
     report = None
     if not (cfg.resume and out.exists()):
         report = generate_dataset(settings, chunks, out, per_chunk=per_chunk, seed=cfg.seed,
-                                  generate=generate, progress=progress)
+                                  generate=generate, progress=progress, roundtrip=roundtrip)
     extra = {"synth": report.summary() if report else {"path": str(out), "reused": True}}
     outcome = sft.train(settings, [out], name, cfg, base=base, overwrite=overwrite, progress=progress,
                         recipe="synth", extra=extra)

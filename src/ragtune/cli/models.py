@@ -1,0 +1,58 @@
+"""``ragtune models list|info|delete``: the trained models in the data folder."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.table import Table
+
+from ragtune.cli.common import console, print_json, settings_from
+
+app = typer.Typer(help="Trained models: list, show, delete.", no_args_is_help=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Every finished model: recipe, base, weights, final loss, size."""
+    from ragtune.train.artifacts import list_models
+
+    models = list_models(settings_from(ctx))
+    if as_json:
+        print_json([m.to_dict() for m in models])
+        return
+    if not models:
+        console.print("no trained models yet; train one: ragtune train sft --data qa.jsonl --name my-model")
+        return
+    t = Table("name", "recipe", "task", "base", "weights", "final loss", "size", "created", "exports")
+    for m in models:
+        loss = m.metrics.get("final_loss")
+        t.add_row(m.name, m.recipe, m.task, m.base_model.get("name", ""), m.weights,
+                  f"{loss:.4f}" if isinstance(loss, int | float) else "", _size(m.size_bytes),
+                  time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created)), ", ".join(m.exports) or "-")
+    console.print(t)
+
+
+@app.command("info")
+def info_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model name.")):
+    """Everything recorded about a model (JSON): base, data hash, config, metrics, exports."""
+    from ragtune.train.artifacts import load_model_info
+
+    print_json(load_model_info(settings_from(ctx), name).to_dict())
+
+
+@app.command("delete")
+def delete_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."),
+               yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
+    """Delete a model folder (weights, exports, checkpoints)."""
+    from ragtune.train.artifacts import delete_model, model_dir
+
+    settings = settings_from(ctx)
+    if not yes and not typer.confirm(f"delete model {name!r} in {model_dir(settings, name)}?"):
+        raise typer.Exit(1)
+    freed = delete_model(settings, name)
+    console.print(f"deleted {name} ({_size(freed)} freed)")

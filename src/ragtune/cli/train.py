@@ -1,0 +1,266 @@
+"""``ragtune train RECIPE``: fine-tune the generator (sft, cpt, synth, raft) or a classifier.
+
+Every generative recipe takes the same training flags (``--epochs``, ``--lr``, ``--lora-r`` ...),
+added to each command by ``_with_training_flags`` and turned into one validated ``TrainConfig``.
+Several processes: ``accelerate launch --multi_gpu --num_processes 2 -m ragtune.cli.main train ...``
+(on a CPU-only machine this starts torchrun and the processes talk over gloo), or
+``torchrun --nproc_per_node 2 -m ragtune.cli.main train ...``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ragtune.cli.common import console, print_json, settings_from
+
+app = typer.Typer(help="Fine-tune the generator (sft, cpt, synth, raft) or train a classifier.",
+                  no_args_is_help=True)
+
+# name, type, default, help: the flags every recipe shares (TrainConfig fields, see train/config.py)
+TRAINING_FLAGS: list[tuple[str, Any, Any, str]] = [
+    ("epochs", int, 1, "Passes over the training data."),
+    ("max_steps", int | None, None, "Stop after this many optimizer steps (overrides --epochs)."),
+    ("lr", float, 2e-4, "Peak learning rate."),
+    ("batch_size", int, 4, "Examples per micro-batch (per process)."),
+    ("grad_accum", int, 1, "Micro-batches per optimizer step."),
+    ("warmup_steps", int, 0, "Linear warm-up steps."),
+    ("schedule", str, "cosine", "Learning-rate decay: cosine, linear or constant."),
+    ("full", bool, False, "Train every weight instead of LoRA adapters."),
+    ("lora_r", int, 16, "LoRA rank."),
+    ("lora_alpha", float, 32.0, "LoRA alpha (scale = alpha / rank)."),
+    ("lora_dropout", float, 0.05, "Dropout on the LoRA input."),
+    ("target_modules", str, "all-linear", "Comma-separated module names for LoRA, or all-linear."),
+    ("precision", str, "auto", "auto (bf16 autocast where the CPU supports it), bf16 or fp32."),
+    ("max_seq_len", int, 512, "Longest example in tokens; longer ones are an error (see --skip-long)."),
+    ("skip_long", bool, False, "Drop examples longer than --max-seq-len instead of stopping."),
+    ("val_fraction", float, 0.1, "Share held out for validation when no validation file is given."),
+    ("eval_every", int, 0, "Steps between validation passes (0: once per epoch)."),
+    ("patience", int, 0, "Stop after this many validation passes without improvement (0: never)."),
+    ("checkpoint_every", int, 0, "Steps between checkpoints (0: none); needed for --resume."),
+    ("keep_checkpoints", int, 2, "How many checkpoints to keep."),
+    ("resume", bool, False, "Continue an interrupted run from its last checkpoint."),
+    ("seed", int, 0, "Seed for initialisation, data order, splits and sampling."),
+    ("threads", int, 0, "Torch threads per process (0: the free cores)."),
+]
+COMMON_FLAGS: list[tuple[str, Any, Any, str]] = [
+    ("base", str | None, None, "Base model to fine-tune (default: models.generator)."),
+    ("overwrite", bool, False, "Replace a model of the same name."),
+    ("progress", bool, True, "Show a progress bar."),
+    ("as_json", bool, False, "Print the model record as JSON."),
+]
+
+
+def _flag(name: str, typ: Any, default: Any, help_: str) -> inspect.Parameter:
+    opt = f"--{name.replace('_', '-')}" if name != "as_json" else "--json"
+    if typ is bool and name not in ("as_json",):
+        decl = [opt] if default is False else [f"{opt}/--no-{name.replace('_', '-')}"]
+    else:
+        decl = [opt]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=typ,
+                             default=typer.Option(default, *decl, help=help_))
+
+
+def _with_training_flags(fn):
+    """Add the shared flags to a command; it receives them as ``cfg`` (TrainConfig) and ``opts``."""
+    sig = inspect.signature(fn)
+    own = [p for p in sig.parameters.values() if p.name not in ("cfg", "opts")]
+    extra = [_flag(*f) for f in TRAINING_FLAGS + COMMON_FLAGS]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        train = {name: kwargs.pop(name) for name, *_ in TRAINING_FLAGS}
+        opts = {name: kwargs.pop(name) for name, *_ in COMMON_FLAGS}
+        return fn(*args, cfg=make_config(train, fn.__name__), opts=opts, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=own + extra)
+    wrapper.__annotations__ = {**{k: v for k, v in fn.__annotations__.items() if k not in ("cfg", "opts")},
+                               **{p.name: p.annotation for p in extra}}
+    return wrapper
+
+
+def make_config(flags: dict[str, Any], recipe: str = ""):
+    from ragtune.train.config import TrainConfig
+
+    flags = dict(flags)
+    tm = str(flags.pop("target_modules") or "all-linear")
+    flags["target_modules"] = "all-linear" if tm == "all-linear" else [m.strip() for m in tm.split(",") if m.strip()]
+    return TrainConfig(**flags)
+
+
+def _report(outcome: Any, as_json: bool) -> None:
+    """Print what was trained: the record as JSON, or a short summary."""
+    info, res = outcome.info, outcome.result
+    if info is None:  # a non-main process of a multi-process run
+        return
+    if as_json:
+        print_json(info.to_dict())
+        return
+    first = res.train_losses[0][1] if res.train_losses else float("nan")
+    val = f", best validation loss {res.best_val_loss:.4f}" if res.best_val_loss is not None else ""
+    early = " (stopped early)" if res.stopped_early else ""
+    console.print(
+        f"[green]trained[/] {info.name} ({info.recipe}, {info.weights}) in {res.seconds:.0f} s: "
+        f"{res.steps} steps{early}, loss {first:.4f} -> {res.final_loss:.4f}{val}, "
+        f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, {res.processes} process(es))"
+    )
+    console.print(f"saved in {info.path} ({info.size_bytes / 1e6:.1f} MB); ask it: "
+                  f"ragtune ask --mode ft --model {info.name} \"...\"")
+
+
+def _chunks(settings: Any, kb: str | None, paths: list[Path] | None):
+    from ragtune.train.sources import load_chunks
+
+    return load_chunks(settings, kb=kb, paths=[str(p) for p in paths or []])
+
+
+DATA = typer.Option(..., "--data", "-d", help="Training file(s): JSONL question/answer, prompt/completion or "
+                    "chat messages (repeatable).")
+VAL = typer.Option(None, "--val-data", help="Validation file(s); default: a seeded --val-fraction split.")
+NAME = typer.Option(..., "--name", "-n", help="Name of the trained model (see: ragtune models list).")
+KB = typer.Option(None, "--kb", help="Use the chunks of this knowledge base.")
+
+
+@app.command("sft")
+@_with_training_flags
+def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_data: list[Path] = VAL,
+            cfg: Any = None, opts: Any = None):
+    """Supervised fine-tuning on QA or chat data, loss on the answers only, in the model's chat template."""
+    from ragtune.train import sft
+
+    settings = settings_from(ctx)
+    out = sft.train(settings, data, name, cfg, val_data=val_data or None, base=opts["base"],
+                    overwrite=opts["overwrite"], progress=_progress(opts))
+    _report(out, opts["as_json"])
+
+
+@app.command("cpt")
+@_with_training_flags
+def cpt_cmd(ctx: typer.Context,
+            paths: list[Path] = typer.Argument(None, help="Files or folders (any format ingest reads)."),
+            name: str = NAME, kb: str = KB,
+            augment: int = typer.Option(0, "--augment", help="Paraphrases per chunk, written by the generator."),
+            cfg: Any = None, opts: Any = None):
+    """Continued pre-training on documents (a knowledge base or files), optionally with paraphrases."""
+    from ragtune.train import cpt
+
+    settings = settings_from(ctx)
+    out = cpt.train(settings, _chunks(settings, kb, paths), name, cfg, augment=augment, base=opts["base"],
+                    overwrite=opts["overwrite"], progress=_progress(opts))
+    _report(out, opts["as_json"])
+
+
+@app.command("synth")
+@_with_training_flags
+def synth_cmd(ctx: typer.Context,
+              paths: list[Path] = typer.Argument(None, help="Files or folders (any format ingest reads)."),
+              out: Path = typer.Option(..., "--out", "-o", help="Where to write the generated QA JSONL."),
+              kb: str = KB,
+              per_chunk: int = typer.Option(2, "--per-chunk", help="Pairs to ask the generator for, per chunk."),
+              name: str = typer.Option(None, "--name", "-n", help="Also fine-tune (SFT) a model of this name."),
+              roundtrip: bool = typer.Option(False, "--roundtrip", help="Also keep only pairs the generator "
+                                             "answers back correctly from the chunk."),
+              cfg: Any = None, opts: Any = None):
+    """Generate QA pairs from documents, keep those whose answer is in the source; optionally train on them."""
+    from ragtune.train import synth
+
+    settings = settings_from(ctx)
+    chunks = _chunks(settings, kb, paths)
+    if not name:
+        rep = synth.generate_dataset(settings, chunks, out, per_chunk=per_chunk, seed=cfg.seed,
+                                     progress=_progress(opts), roundtrip=roundtrip)
+        if opts["as_json"]:
+            print_json(rep.summary())
+            return
+        console.print(f"kept {len(rep.kept)} pairs in {out}, rejected {len(rep.rejected)} {rep.reasons}; "
+                      f"check them, then: ragtune train sft --data {out} --name NAME")
+        return
+    outcome, _ = synth.train(settings, chunks, out, name, cfg, per_chunk=per_chunk, base=opts["base"],
+                             overwrite=opts["overwrite"], progress=_progress(opts), roundtrip=roundtrip)
+    _report(outcome, opts["as_json"])
+
+
+@app.command("raft")
+@_with_training_flags
+def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_data: list[Path] = VAL,
+             kb: str = KB,
+             corpus: list[Path] = typer.Option(None, "--corpus", help="Passages as files/folders, if not --kb "
+                                               "(default: the rows' own context fields)."),
+             distractors: int = typer.Option(3, "--distractors", "-k", help="Distractor passages per question."),
+             p_drop: float = typer.Option(0.2, "--p-drop", help="Share of questions shown without their source."),
+             dropped_answer: str = typer.Option("answer", "--dropped-answer",
+                                                help="Target when the source is dropped: answer or abstain."),
+             cfg: Any = None, opts: Any = None):
+    """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
+    from ragtune.train import raft
+
+    settings = settings_from(ctx)
+    chunks = _chunks(settings, kb, corpus) if kb or corpus else None
+    out = raft.train(settings, data, name, cfg, chunks=chunks, val_data=val_data or None, k=distractors,
+                     p_drop=p_drop, dropped_answer=dropped_answer, base=opts["base"],
+                     overwrite=opts["overwrite"], progress=_progress(opts))
+    _report(out, opts["as_json"])
+
+
+@app.command("classify")
+@_with_training_flags
+def classify_cmd(ctx: typer.Context,
+                 data: list[Path] = typer.Option(..., "--data", "-d", help="JSONL or CSV with text and label."),
+                 name: str = NAME, val_data: list[Path] = VAL,
+                 method: str = typer.Option("llm", "--method", help="llm (head on the LLM, LoRA) or embedder "
+                                            "(linear head on MiniLM embeddings: seconds)."),
+                 text_field: str = typer.Option("text", "--text-field"),
+                 label_field: str = typer.Option("label", "--label-field"),
+                 cfg: Any = None, opts: Any = None):
+    """Train a text classifier (sentiment and the like); the label set is stored with the model."""
+    from ragtune.train.classify import train_classifier
+
+    settings = settings_from(ctx)
+    out = train_classifier_artifact(settings, name, data, val_data or [], method, cfg, text_field, label_field,
+                                    opts, train_classifier)
+    if opts["as_json"]:
+        print_json(out.to_dict())
+        return
+    m = out.metrics
+    acc = f", validation accuracy {m['val_accuracy']:.3f}" if "val_accuracy" in m else ""
+    console.print(f"[green]trained[/] classifier {out.name} ({method}) with labels {out.labels}{acc}; "
+                  f"saved in {out.path}")
+
+
+def train_classifier_artifact(settings: Any, name: str, data: list[Path], val_data: list[Path], method: str,
+                              cfg: Any, text_field: str, label_field: str, opts: dict[str, Any],
+                              train_fn: Any):
+    """Run the classify recipe into a named model folder and record it like every other model."""
+    from ragtune.registry import resolve
+    from ragtune.runlog import RunLog
+    from ragtune.train.artifacts import begin_model, finish_model
+    from ragtune.train.data import load_labeled, sha256_files, split_train_val
+
+    rows = load_labeled([str(p) for p in data], text_field, label_field)
+    val = load_labeled([str(p) for p in val_data], text_field, label_field) if val_data else []
+    if not val:
+        rows, val = split_train_val(rows, cfg.val_fraction, cfg.seed)
+    folder = begin_model(settings, name, overwrite=opts["overwrite"], resume=cfg.resume)
+    base = resolve(opts["base"] or settings.models.generator, settings)
+    embedder = resolve(settings.models.embedder, settings)
+    files = [str(p) for p in [*data, *val_data]]
+    config = {"recipe": "classify", "name": name, "method": method, "train": cfg.model_dump()}
+    with RunLog(settings.data_dir).run("train", config, name=name) as run:
+        metrics = train_fn(rows, val, folder, method, base=base.name, embedder=embedder.name, cfg=cfg,
+                           settings=settings, run=run, progress=_progress(opts))
+        info = finish_model(
+            settings, name, recipe="classify", task="classify",
+            weights="embedder-head" if method == "embedder" else ("full" if cfg.full else "lora"),
+            base_spec=embedder if method == "embedder" else base, metrics=metrics, config=cfg.model_dump(),
+            data_sha256=sha256_files(files), data_files=files, labels=list(metrics.get("labels") or []),
+            extra={"method": method},
+        )
+    return info
+
+
+def _progress(opts: dict[str, Any]) -> bool | None:
+    return None if opts["progress"] else False
