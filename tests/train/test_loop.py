@@ -145,3 +145,25 @@ def test_full_fine_tuning_trains_every_weight(tmp_path):
     before = model.model.embed_tokens.weight.detach().clone()
     train_loop(model, toy_examples(), [], cfg, tmp_path, progress=False)
     assert not torch.equal(before, model.model.embed_tokens.weight)
+
+
+def test_answer_only_logits_give_the_same_loss_and_gradients_as_full_logits():
+    from ragtune.train import loop
+
+    exs = toy_examples(4)
+    batch = pad_collate(exs, pad_id=0)
+    grads = []
+    for masked in (True, False):
+        model = tiny_llama()
+        loop._MASKED_LOGITS[0] = masked
+        loss, n = loop.causal_lm_loss(model, batch)
+        assert loop._MASKED_LOGITS[0] == masked  # the masked path really ran (no silent fallback)
+        loss.backward()
+        grads.append((loss.item(), int(n), model.model.layers[0].mlp.up_proj.weight.grad.clone()))
+    loop._MASKED_LOGITS[0] = True
+    lora = prepare_model(tiny_llama(), TrainConfig(lora_dropout=0.0))
+    assert loop.causal_lm_loss(lora, batch)[0].item() == pytest.approx(grads[0][0], rel=1e-5)
+    assert loop._MASKED_LOGITS[0]  # through peft's wrapper too
+    (l1, n1, g1), (l2, n2, g2) = grads
+    assert n1 == n2 == sum(sum(x != -100 for x in e.labels[1:]) for e in exs)
+    assert l1 == pytest.approx(l2, rel=1e-5) and torch.allclose(g1, g2, atol=1e-6)

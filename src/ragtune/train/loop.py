@@ -120,12 +120,30 @@ def causal_lm_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]
     """Summed next-token cross-entropy over the labelled positions, and how many there were.
 
     A sum (not a mean) so that accumulated micro-batches and processes weigh every token equally.
+    Only the positions that predict a labelled token go through the output layer (transformers'
+    ``logits_to_keep`` with a boolean mask): with the loss on short answers, most of the 49k-wide
+    vocabulary projection of the prompt would be computed and thrown away.
     """
+    targets = batch["labels"][:, 1:]
+    keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    keep[:, :-1] = targets != -100
+    n = keep.sum()
+    if _MASKED_LOGITS[0] and bool(n < keep.numel() * 0.9):
+        try:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           logits_to_keep=keep).logits
+            if logits.ndim == 2 and logits.shape[0] == n:
+                return F.cross_entropy(logits.float(), targets[keep[:, :-1]], reduction="sum"), n
+        except (TypeError, ValueError, RuntimeError, IndexError):
+            pass
+        _MASKED_LOGITS[0] = False  # this model or transformers version does not support it
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    labels = batch["labels"][:, 1:]
-    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100,
                            reduction="sum")
-    return loss, (labels != -100).sum()
+    return loss, n
+
+
+_MASKED_LOGITS = [True]
 
 
 def label_count(batch: dict[str, torch.Tensor]) -> int:
