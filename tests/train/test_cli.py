@@ -55,6 +55,10 @@ def test_train_sft_then_list_info_and_delete(tmp_path):
     info = json.loads(res.output)
     assert info["name"] == "sb50" and info["recipe"] == "sft" and info["metrics"]["steps"] == 4
     assert info["config"]["lr"] == 1e-3 and len(info["training_data_sha256"]) == 64
+    gguf = Path(info["exports"]["gguf-adapter"])  # exported by default, for llama.cpp
+    assert gguf.is_file() and gguf.read_bytes()[:4] == b"GGUF"
+    res = _run(tmp_path, "models", "export", "sb50")
+    assert res.exit_code == 0 and "gguf-adapter" in res.output
     listed = _run(tmp_path, "models", "list")
     assert "sb50" in listed.output and "sft" in listed.output
     again = _run(tmp_path, "train", "sft", "--data", str(_four(tmp_path)), "--name", "sb50", "--max-steps", "1")

@@ -56,3 +56,22 @@ def delete_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model n
         raise typer.Exit(1)
     freed = delete_model(settings, name)
     console.print(f"deleted {name} ({_size(freed)} freed)")
+
+
+@app.command("export")
+def export_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."),
+               gguf: bool = typer.Option(True, "--gguf/--no-gguf", help="GGUF LoRA adapter for llama.cpp."),
+               merged: bool = typer.Option(False, "--merged", help="Hugging Face folder with the adapter merged."),
+               verify: bool = typer.Option(False, "--verify", help="Check llama.cpp applies the GGUF adapter "
+                                           "like transformers+PEFT (correlation of the adapter's effect).")):
+    """Export a LoRA model so llama.cpp can serve it (GGUF adapter) or any HF tool can load it (merged)."""
+    from ragtune.train.artifacts import export_model
+
+    info = export_model(settings_from(ctx), name, gguf=gguf, merged=merged, verify=verify)
+    for kind, path in info.exports.items():
+        console.print(f"{kind}: {path}")
+    check = info.metrics.get("gguf_verify")
+    if verify and check:
+        ok = "[green]ok[/]" if check["effect_corr"] > 0.9 else "[red]poor[/]"
+        console.print(f"adapter effect correlation llama.cpp vs PEFT: {check['effect_corr']:.3f} {ok}, "
+                      f"top-1 agreement {check['top1_agreement']:.2f}")

@@ -52,6 +52,7 @@ COMMON_FLAGS: list[tuple[str, Any, Any, str]] = [
     ("overwrite", bool, False, "Replace a model of the same name."),
     ("progress", bool, True, "Show a progress bar."),
     ("as_json", bool, False, "Print the model record as JSON."),
+    ("export_gguf", bool, True, "Export the LoRA adapter as GGUF afterwards, for llama.cpp (GGUF bases)."),
 ]
 
 
@@ -90,6 +91,16 @@ def make_config(flags: dict[str, Any], recipe: str = ""):
     tm = str(flags.pop("target_modules") or "all-linear")
     flags["target_modules"] = "all-linear" if tm == "all-linear" else [m.strip() for m in tm.split(",") if m.strip()]
     return TrainConfig(**flags)
+
+
+def _finish(settings: Any, outcome: Any, opts: dict[str, Any]) -> None:
+    """Export the GGUF adapter (so ``ask --mode ft`` runs in llama.cpp), then report."""
+    from ragtune.train.artifacts import export_model
+
+    info = outcome.info
+    if info is not None and opts["export_gguf"] and info.weights == "lora" and info.base_model["kind"] == "gguf":
+        outcome.info = export_model(settings, info.name, gguf=True)
+    _report(outcome, opts["as_json"])
 
 
 def _report(outcome: Any, as_json: bool) -> None:
@@ -135,7 +146,7 @@ def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_d
     settings = settings_from(ctx)
     out = sft.train(settings, data, name, cfg, val_data=val_data or None, base=opts["base"],
                     overwrite=opts["overwrite"], progress=_progress(opts))
-    _report(out, opts["as_json"])
+    _finish(settings, out, opts)
 
 
 @app.command("cpt")
@@ -151,7 +162,7 @@ def cpt_cmd(ctx: typer.Context,
     settings = settings_from(ctx)
     out = cpt.train(settings, _chunks(settings, kb, paths), name, cfg, augment=augment, base=opts["base"],
                     overwrite=opts["overwrite"], progress=_progress(opts))
-    _report(out, opts["as_json"])
+    _finish(settings, out, opts)
 
 
 @app.command("synth")
@@ -181,7 +192,7 @@ def synth_cmd(ctx: typer.Context,
         return
     outcome, _ = synth.train(settings, chunks, out, name, cfg, per_chunk=per_chunk, base=opts["base"],
                              overwrite=opts["overwrite"], progress=_progress(opts), roundtrip=roundtrip)
-    _report(outcome, opts["as_json"])
+    _finish(settings, outcome, opts)
 
 
 @app.command("raft")
@@ -203,7 +214,7 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
     out = raft.train(settings, data, name, cfg, chunks=chunks, val_data=val_data or None, k=distractors,
                      p_drop=p_drop, dropped_answer=dropped_answer, base=opts["base"],
                      overwrite=opts["overwrite"], progress=_progress(opts))
-    _report(out, opts["as_json"])
+    _finish(settings, out, opts)
 
 
 @app.command("classify")

@@ -231,3 +231,46 @@ def load_trained_causal_lm(settings: Any, name: str) -> tuple[Any, Any, ModelInf
         model = PeftModel.from_pretrained(base, str(info.folder / "adapter"))
     model.eval()
     return model, tok, info
+
+
+VERIFY_PROMPT = (
+    "<|im_start|>user\nWhich team won Super Bowl 50, and where was it played?<|im_end|>\n<|im_start|>assistant\n"
+)
+
+
+def base_spec_of(settings: Any, info: ModelInfo) -> Any:
+    """The base a model was trained on: its recorded file if still there, else its name."""
+    from ragtune.registry import ModelSpec, resolve
+
+    b = info.base_model
+    if b.get("path") and Path(b["path"]).exists():
+        return ModelSpec(b["name"], b["kind"], b["path"])
+    return resolve(b["name"], settings)
+
+
+def export_model(settings: Any, name: str, *, gguf: bool = True, merged: bool = False,
+                 verify: bool = False) -> ModelInfo:
+    """Export a LoRA model: a GGUF adapter for llama.cpp (on a GGUF base) and/or a merged HF folder.
+
+    ``verify`` compares the adapter's effect on the logits in llama.cpp and in transformers+PEFT
+    (``export.verify_gguf_adapter``) and records the result under ``metrics["gguf_verify"]``.
+    """
+    from ragtune.train import export
+
+    info = load_model_info(settings, name)
+    if info.weights != "lora" or info.adapter_dir is None or info.task != "generate":
+        raise TrainingError(f"model {name!r} has no LoRA adapter of a generator to export ({info.weights})")
+    base = base_spec_of(settings, info)
+    out = info.folder / "exports"
+    if gguf:
+        if base.kind != "gguf":
+            raise TrainingError(f"a GGUF adapter needs a GGUF base; {base.name!r} is {base.kind}: use --merged")
+        path = export.export_gguf_adapter(info.adapter_dir, base, out / "adapter.gguf")
+        info = record_export(settings, name, "gguf-adapter", path)
+        if verify:
+            info.metrics["gguf_verify"] = export.verify_gguf_adapter(base, info.adapter_dir, path, VERIFY_PROMPT)
+            _write(info.folder, info)
+    if merged:
+        path = export.merge_adapter(base, info.adapter_dir, out / "merged")
+        info = record_export(settings, name, "merged", path)
+    return info
