@@ -200,7 +200,11 @@ class Classifier:
         return cls(folder, info, fn)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Class probabilities, shape ``(len(texts), len(self.labels))``."""
+        """Class probabilities, shape ``(len(texts), len(self.labels))``.
+
+        The ``llm`` method reads at most the training ``max_seq_len`` tokens of each text (training
+        refused longer rows; at prediction time a long text is cut rather than refused).
+        """
         texts = list(texts)
         for i, t in enumerate(texts, start=1):
             if not isinstance(t, str) or not t.strip():
@@ -295,11 +299,14 @@ def _seq_cls_model(base_spec: Any, labels: list[str], pad_id: int):
     """The causal LM's body with a fresh ``score`` head (``AutoModelForSequenceClassification``)."""
     import torch
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
     from ragtune.train.model_io import _quiet_transformers, hf_model_dir
 
     _quiet_transformers()
     folder = hf_model_dir(base_spec)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "score.weight MISSING" load report is expected: the head is new
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             folder, num_labels=len(labels), id2label=dict(enumerate(labels)),
@@ -307,6 +314,8 @@ def _seq_cls_model(base_spec: Any, labels: list[str], pad_id: int):
         )
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"cannot build a classifier on {base_spec.name!r} from {folder}: {e}") from e
+    finally:
+        hf_logging.set_verbosity(level)
     model.config.pad_token_id = pad_id
     return model
 
