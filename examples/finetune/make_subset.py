@@ -2,7 +2,8 @@
 
 Questions of three Super Bowl 50 paragraphs: every fifth one (per paragraph) goes to test.jsonl,
 the rest to train.jsonl. corpus.jsonl holds the article's first twelve paragraphs (the three
-plus distractors for RAFT). The answer kept is the one most annotators gave (ties: the longest).
+plus distractors for RAFT). The answer kept is the annotators' consensus (most words shared
+with the others; ties: the longest).
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ OUT = Path(__file__).resolve().parent
 DOCS = ["squad:Super_Bowl_50:2", "squad:Super_Bowl_50:3", "squad:Super_Bowl_50:4"]
 
 
+def consensus(answers: list[str]) -> str:
+    """The annotators' answer sharing the most words with the others (ties: the longest)."""
+    def overlap(a: str, b: str) -> float:
+        x, y = Counter(a.lower().split()), Counter(b.lower().split())
+        common = sum((x & y).values())
+        return 2 * common / (sum(x.values()) + sum(y.values())) if common else 0.0
+
+    cands = list(dict.fromkeys(a.strip() for a in answers))
+    return max(cands, key=lambda a: (sum(overlap(a, b) for b in answers), len(a)))
+
+
 def main() -> None:
     corpus = [json.loads(x) for x in (SRC / "corpus.jsonl").read_text().splitlines()]
     qa = [json.loads(x) for x in (SRC / "qa.jsonl").read_text().splitlines()]
@@ -27,8 +39,7 @@ def main() -> None:
             if q["doc_id"] == doc:
                 unique.setdefault(q["question"].strip(), q)
         for i, q in enumerate(unique.values()):
-            counts = Counter(a.strip() for a in q["answers"])
-            answer = max(counts, key=lambda a: (counts[a], len(a)))
+            answer = consensus(q["answers"])
             row = {"id": q["id"], "question": q["question"].strip(), "answer": answer, "answers": q["answers"],
                    "doc_id": doc}
             (test if i % 5 == 4 else train).append(row)
