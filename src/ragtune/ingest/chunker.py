@@ -47,17 +47,25 @@ ABBREVIATIONS = frozenset(
 _CANDIDATE = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s+\S)")
 _BLOCK_LINE = re.compile(r"^(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s|>|\|)")
 _TERMINAL = re.compile(r"[.!?:;\u2026][\"'\u201d\u2019)\]]*$")
+_NEXT_CHAR = re.compile(r"\s*(\S)")
+_LAST_WORD = re.compile(r"[^\s(\[\"']*$")
 _PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
 
 
-def _is_boundary(text: str, end: int, punct: str) -> bool:
-    """Whether the punctuation ``punct`` ending at ``end`` closes a sentence."""
-    nxt = text[end:].lstrip()[:1]
-    if nxt.islower():  # "e.g. the", "Yahoo! is"
+def _is_boundary(text: str, cand: re.Match[str]) -> bool:
+    """Whether the candidate punctuation (with any closing quote or bracket) ends a sentence.
+
+    Everything is looked up by index: slicing the rest of the text per candidate would make
+    a long paragraph quadratic.
+    """
+    nxt = _NEXT_CHAR.match(text, cand.end())
+    if nxt and nxt.group(1).islower():  # "e.g. the", "Yahoo! is"
         return False
+    punct = cand.group(0)
     if not punct.startswith(".") or punct.startswith(".."):
         return True
-    word = re.search(r"[^\s(\[\"']*$", text[: end - len(punct)]).group(0)
+    stop = cand.start()
+    word = _LAST_WORD.search(text[max(0, stop - 64) : stop]).group(0)
     low = word.lower()
     if low in ABBREVIATIONS:
         return False
@@ -71,7 +79,7 @@ def _is_boundary(text: str, end: int, punct: str) -> bool:
 def _split_line_group(text: str) -> list[str]:
     out, start = [], 0
     for m in _CANDIDATE.finditer(text):
-        if _is_boundary(text, m.end(), m.group(0).rstrip("\"'\u201d\u2019)]")):
+        if _is_boundary(text, m):
             out.append(text[start : m.end()].strip())
             start = m.end()
     out.append(text[start:].strip())

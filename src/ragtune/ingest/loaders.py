@@ -199,13 +199,23 @@ def _load_txt(path: Path, data: bytes, settings: IngestSettings) -> list[Documen
     return _whole_file(path, normalize_text(_decode(path, data)), path.stem, "txt")
 
 
-_MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MD_HEADING = re.compile(r"#\s+(.+?)(?:\s+#+)?\s*")
+
+
+def _markdown_title(text: str) -> str | None:
+    """The first ``# heading`` outside fenced code blocks (a ``# comment`` in code is no title)."""
+    fenced = False
+    for line in text.split("\n"):
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and (m := _MD_HEADING.fullmatch(line)):
+            return m.group(1).strip()
+    return None
 
 
 def _load_md(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
     text = normalize_text(_decode(path, data))
-    m = _MD_HEADING.search(text)
-    return _whole_file(path, text, m.group(1).strip() if m else path.stem, "md")
+    return _whole_file(path, text, _markdown_title(text) or path.stem, "md")
 
 
 class _HTMLText(HTMLParser):
@@ -420,7 +430,7 @@ def _load_json(path: Path, data: bytes, settings: IngestSettings) -> list[Docume
 def _load_jsonl(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
     text = _decode(path, data)
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid in JSON
         if not line.strip():
             continue
         try:
@@ -439,7 +449,10 @@ def _load_jsonl(path: Path, data: bytes, settings: IngestSettings) -> list[Docum
 
 def _load_csv(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
     text = _decode(path, data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first_line = text.split("\n", 1)[0]
+    # Comma unless the header clearly uses another separator (European spreadsheets use ';').
+    delimiter = "," if "," in first_line else next((d for d in ";\t|" if d in first_line), ",")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     col = settings.csv_text_column
     try:
         header = next(reader)
