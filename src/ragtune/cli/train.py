@@ -119,8 +119,9 @@ def _report(outcome: Any, as_json: bool) -> None:
         f"{res.steps} steps{early}, loss {first:.4f} -> {res.final_loss:.4f}{val}, "
         f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, {res.processes} process(es))"
     )
+    mode = "raft --kb KB" if info.recipe == "raft" else "ft"
     console.print(f"saved in {info.path} ({info.size_bytes / 1e6:.1f} MB); ask it: "
-                  f"ragtune ask --mode ft --model {info.name} \"...\"")
+                  f"ragtune ask --mode {mode} --model {info.name} \"...\"")
 
 
 def _chunks(settings: Any, kb: str | None, paths: list[Path] | None):
