@@ -41,7 +41,7 @@ TRAINING_FLAGS: list[tuple[str, Any, Any, str]] = [
     ("val_fraction", float, 0.1, "Share held out for validation when no validation file is given."),
     ("eval_every", int, 0, "Steps between validation passes (0: once per epoch)."),
     ("patience", int, 0, "Stop after this many validation passes without improvement (0: never)."),
-    ("checkpoint_every", int, 0, "Steps between checkpoints (0: none); needed for --resume."),
+    ("checkpoint_every", int, 100, "Steps between checkpoints (0: none); what --resume restarts from."),
     ("keep_checkpoints", int, 2, "How many checkpoints to keep."),
     ("resume", bool, False, "Continue an interrupted run from its last checkpoint."),
     ("seed", int, 0, "Seed for initialisation, data order, splits and sampling."),
