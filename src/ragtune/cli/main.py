@@ -52,7 +52,8 @@ app.add_typer(runs_cmd.app, name="runs")
 
 # Sub-apps whose optional dependencies may be missing register only when they import.
 for module, attr, name in [("ragtune.cli.train", "app", "train"), ("ragtune.cli.models", "app", "models"),
-                           ("ragtune.cli.compare", "app", None), ("ragtune.cli.serve", "app", None)]:
+                           ("ragtune.cli.compare", "app", None), ("ragtune.cli.serve", "app", None),
+                           ("ragtune.cli.classify", "app", None)]:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:  # the module itself not written or an extra missing
