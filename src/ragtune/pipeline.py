@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ragtune.config import Settings
 from ragtune.errors import ConfigError, ModelNotFoundError
-from ragtune.generate.base import Engine, GenParams, Generation, get_engine
+from ragtune.generate.base import Engine, Generation, GenParams, get_engine
 from ragtune.generate.citations import build_citations
 from ragtune.generate.prompts import base_messages, rag_messages
 from ragtune.kb import open_kb

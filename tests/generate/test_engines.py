@@ -4,7 +4,7 @@ import pytest
 
 from ragtune.config import load_settings
 from ragtune.errors import ConfigError, EngineError
-from ragtune.generate.base import GenParams, Generation, get_engine
+from ragtune.generate.base import Generation, GenParams, get_engine
 from ragtune.registry import resolve
 
 pytestmark = pytest.mark.slow

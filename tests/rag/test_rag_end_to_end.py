@@ -1,11 +1,11 @@
 """RAG with the bundled models on real SQuAD paragraphs: retrieval quality, grounded answers, live updates."""
 
 import pytest
-
-from ragtune.kb import KnowledgeBase
-from ragtune.evaluate.metrics import answer_recall as contains_answer
-from ragtune.pipeline import Pipeline
 from tests.conftest import squad_paragraphs, squad_questions
+
+from ragtune.evaluate.metrics import answer_recall as contains_answer
+from ragtune.kb import KnowledgeBase
+from ragtune.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 

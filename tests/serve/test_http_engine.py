@@ -3,7 +3,7 @@
 import pytest
 
 from ragtune.errors import EngineError
-from ragtune.generate.base import GenParams, Generation, clear_engines, get_engine
+from ragtune.generate.base import Generation, GenParams, clear_engines, get_engine
 from ragtune.pipeline import Pipeline
 from ragtune.registry import resolve
 from tests.serve.conftest import make_settings

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from ragtune.config import GenerationSettings
 from ragtune.embedding import torch_threads
 from ragtune.errors import EngineError
-from ragtune.generate.base import GenParams, Generation, Message, free_threads
+from ragtune.generate.base import Generation, GenParams, Message, free_threads
 from ragtune.registry import ModelSpec
 
 
