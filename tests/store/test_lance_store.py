@@ -106,3 +106,13 @@ def test_wrong_vector_shape_is_refused(tmp_path):
     st = LanceStore(tmp_path, DIM)
     with pytest.raises(KnowledgeBaseError, match="vectors of shape"):
         st.add(_chunks("/a.txt", ["x"]), np.zeros((1, 3), np.float32), {})
+
+
+def test_all_chunks_of_a_version(tmp_path):
+    st = LanceStore(tmp_path, DIM)
+    st.add(_chunks("/b.txt", ["b0", "b1"]) + _chunks("/a.txt", ["a0"]), _vecs(3, 11), {})
+    st.commit()
+    st.delete_sources(["/b.txt"])
+    st.commit()
+    assert [c.text for c in st.all_chunks(version=1)] == ["a0", "b0", "b1"]
+    assert [c.text for c in st.all_chunks()] == ["a0"]

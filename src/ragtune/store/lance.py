@@ -304,6 +304,11 @@ class LanceStore:
             out.append(d)
         return sorted(out, key=lambda d: d["source"])
 
+    def all_chunks(self, version: int | None = None) -> list[Chunk]:
+        """Every chunk of a version, ordered by source, document and position."""
+        idx = self._dense(version)
+        return sorted(idx.chunks(list(range(len(idx.ids)))), key=lambda c: (c.source, c.doc_id, c.index))
+
     def get_chunks(self, chunk_ids: list[str], version: int | None = None) -> list[Chunk]:
         idx = self._dense(version)
         return idx.chunks([idx.pos[c] for c in chunk_ids if c in idx.pos])

@@ -21,12 +21,10 @@ def chunks_from_kb(settings: Any, name: str) -> list[Chunk]:
     """Every chunk of the current version of knowledge base ``name``, in a stable order."""
     from ragtune.kb import open_kb
 
-    store = open_kb(settings, name).store
-    ids = store._dense(None).ids  # the store has no public "all chunk ids" yet; its vector index has them
-    chunks = store.get_chunks(list(ids))
+    chunks = open_kb(settings, name).store.all_chunks()
     if not chunks:
         raise DataError(f"knowledge base {name!r} is empty; add documents: ragtune ingest --kb {name} PATH")
-    return sorted(chunks, key=lambda c: (c.source, c.doc_id, c.index))
+    return chunks
 
 
 def chunks_from_paths(settings: Any, paths: Sequence[str | Path],
