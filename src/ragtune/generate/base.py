@@ -58,6 +58,17 @@ class Engine(Protocol):
         ...
 
 
+def last_generation(pieces: Iterator[str | Generation]) -> Generation:
+    """Drain an engine's ``stream`` and return its final ``Generation``."""
+    out: Generation | None = None
+    for piece in pieces:
+        if isinstance(piece, Generation):
+            out = piece
+    if out is None:
+        raise EngineError("the engine's stream ended without a result; this is a bug in the engine")
+    return out
+
+
 def free_threads(requested: int = 0) -> int:
     """Threads for CPU inference: the setting if given, else the cores not busy right now.
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from ragtune.config import GenerationSettings
 from ragtune.embedding import torch_threads
 from ragtune.errors import EngineError
-from ragtune.generate.base import Generation, GenParams, Message, free_threads
+from ragtune.generate.base import Generation, GenParams, Message, free_threads, last_generation
 from ragtune.registry import ModelSpec
 
 
@@ -51,12 +51,7 @@ class TransformersEngine:
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
-        out = None
-        for piece in self.stream(messages, params):
-            if isinstance(piece, Generation):
-                out = piece
-        assert out is not None
-        return out
+        return last_generation(self.stream(messages, params))
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
         import torch

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import EngineError, missing_extra
-from ragtune.generate.base import Generation, GenParams, Message, free_threads
+from ragtune.generate.base import Generation, GenParams, Message, free_threads, last_generation
 from ragtune.registry import ModelSpec
 
 
@@ -68,12 +68,7 @@ class LlamaCppEngine:
                     seed=params.seed, stop=params.stop or None)
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
-        out: Generation | None = None
-        for piece in self.stream(messages, params):
-            if isinstance(piece, Generation):
-                out = piece
-        assert out is not None
-        return out
+        return last_generation(self.stream(messages, params))
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
         prompt = self.render(messages)
