@@ -1,6 +1,7 @@
 """Splits never leak, sizes are honoured, and experiment files fail at load with the field name."""
 
 import pytest
+from tests.conftest import KNOWLEDGE, ROOT
 
 from ragtune.errors import ConfigError, DataError
 from ragtune.evaluate.datasets import (
@@ -12,7 +13,6 @@ from ragtune.evaluate.datasets import (
     stratified,
 )
 from ragtune.evaluate.experiment import load_experiment
-from tests.conftest import KNOWLEDGE, ROOT
 
 
 def test_squad_split_keeps_test_questions_out_of_training_and_shares_paragraphs():

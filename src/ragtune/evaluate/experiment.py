@@ -38,7 +38,7 @@ from ragtune.config import _format_error
 from ragtune.errors import ConfigError
 
 QA_MODES = ("base", "rag", "ft", "ft+rag", "raft")
-QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/dense", "rag/bm25")
+QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/plain", "rag/dense", "rag/bm25")
 CLS_MODES = ("zero-shot", "rag", "ft")
 CLS_VARIANTS = ("ft/embedder",)
 

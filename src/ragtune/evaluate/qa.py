@@ -45,12 +45,18 @@ DESCRIPTIONS = {
     "rag": "retrieval (hybrid) + the base model, answer cites passages",
     "rag/top1": "RAG with only the best passage in the prompt",
     "rag/few-shot": "RAG with worked examples from the training split before the question",
+    "rag/plain": "RAG with a plain prompt (no instruction to answer briefly and cite): what the short-answer "
+                 "prompt of `rag` adds",
     "rag/dense": "RAG with dense retrieval only",
     "rag/bm25": "RAG with BM25 retrieval only",
     "ft": "LoRA on the documents + training questions, closed-book",
     "ft+rag": "the ft model with retrieval",
     "raft": "LoRA trained RAFT-style on retrieved passages with distractors, with retrieval",
 }
+
+
+# The baseline prompt of the rag/plain variant: the usual "answer from the context" instruction.
+PLAIN_SYSTEM = "Use the following context to answer the question."
 
 
 def _safe(s: str) -> str:
@@ -235,6 +241,9 @@ class QARunner:
             kw["retrieval"] = mode.split("/")[1]
         if head == "base":
             return self.pipe.ask(question, mode="base", examples=examples)
+        if mode == "rag/plain":
+            plain = self.s.model_copy(update={"prompts": self.s.prompts.model_copy(update={"system": PLAIN_SYSTEM})})
+            return Pipeline(plain, log=False).ask(question, mode="rag", kb=kb)
         if head == "rag":
             return self.pipe.ask(question, mode="rag", kb=kb, examples=examples, **kw)
         if head == "ft":
@@ -273,6 +282,8 @@ class QARunner:
             parts.append(trained["raft"]["fingerprint"])
         if mode == "rag/few-shot":
             parts.append(self.exp.sizes.demonstrations)
+        if mode == "rag/plain":
+            parts.append(PLAIN_SYSTEM)
         return fingerprint(*parts)
 
     def answer_all(self, mode: str, test: list[Question], trained: dict[str, Any]) -> dict[str, ItemRecord]:
@@ -302,7 +313,7 @@ class QARunner:
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, answers: dict[str, dict[str, ItemRecord]], test: list[Question]) -> None:
         emb = open_kb(self.s, "docs").embedder
-        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/dense": "base",
+        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/dense": "base",
                   "rag/bm25": "base", "ft+rag": "ft"}
         for mode, recs in answers.items():
             preds = [M.strip_citations(recs[q.id].prediction) for q in test]
