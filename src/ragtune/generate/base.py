@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,19 +70,54 @@ def last_generation(pieces: Iterator[str | Generation]) -> Generation:
     return out
 
 
-def free_threads(requested: int = 0) -> int:
-    """Threads for CPU inference: the setting if given, else the cores not busy right now.
+def _cpu_times() -> tuple[float, float, float] | None:
+    """(busy, total) jiffies of the whole machine and this process's own CPU jiffies, from /proc."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    total = sum(fields[:8])
+    return total - idle, total, float(own[11]) + float(own[12])  # utime + stime of every thread
 
-    On a 2-core machine with the other core loaded, 2 llama.cpp threads ran 30x slower than 1.
+
+def busy_elsewhere(sample_s: float = 0.25) -> float | None:
+    """Cores kept busy by other processes right now (a short /proc sample; None where unknown).
+
+    Our own threads are left out, so a process that just finished heavy work still sees the
+    machine as free; the load average would count it for another minute.
+    """
+    a = _cpu_times()
+    if a is None:
+        return None
+    time.sleep(sample_s)
+    b = _cpu_times()
+    if b is None or b[1] <= a[1]:
+        return None
+    cpus = os.cpu_count() or 1
+    others = ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]) * cpus
+    return max(0.0, others)
+
+
+def free_threads(requested: int = 0) -> int:
+    """Threads for CPU inference and training: the setting if given, else the cores not busy now.
+
+    On a 2-core machine with the other core loaded, 2 llama.cpp threads ran 30x slower than 1,
+    so cores busy with other processes are left alone.
     """
     if requested:
         return requested
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:
-        busy = 0
-    return max(1, min(cpus, cpus - busy))
+    others = busy_elsewhere()
+    if others is None:
+        try:
+            others = os.getloadavg()[0]
+        except OSError:
+            others = 0.0
+    return max(1, min(cpus, cpus - int(others + 0.5)))
 
 
 _cache: dict[tuple, Engine] = {}
