@@ -63,6 +63,8 @@ class SizesConfig(_Strict):
     test_questions: int = Field(40, ge=1)
     train_questions: int | None = Field(None, ge=0)
     freshness_items: int = Field(30, ge=0)
+    freshness_top_k: int = Field(1, ge=1, le=20, description="passages in the prompt in the freshness experiment: "
+                                 "its facts are unrelated to each other, so more passages only add distractors")
     train_examples: int | None = Field(600, ge=2)
     test_examples: int = Field(200, ge=1)
     demonstrations: int = Field(4, ge=0, le=32)

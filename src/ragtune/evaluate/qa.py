@@ -232,9 +232,9 @@ class QARunner:
 
     # ---- answering -----------------------------------------------------------------------------
     def _ask(self, mode: str, question: str, trained: dict[str, Any], kb: str = "docs",
-             examples: list[tuple[str, str]] | None = None) -> Answer:
+             examples: list[tuple[str, str]] | None = None, top_k: int | None = None) -> Answer:
         head = mode.split("/")[0]
-        kw: dict[str, Any] = {}
+        kw: dict[str, Any] = {"top_k": top_k} if top_k else {}
         if mode == "rag/top1":
             kw["top_k"] = 1
         if mode in ("rag/dense", "rag/bm25"):
@@ -249,7 +249,7 @@ class QARunner:
         if head == "ft":
             return self.pipe.ask(question, mode="ft", model=trained["ft"]["name"])
         if head == "ft+rag":
-            return self.pipe.ask(question, mode="ft+rag", model=trained["ft"]["name"], kb=kb)
+            return self.pipe.ask(question, mode="ft+rag", model=trained["ft"]["name"], kb=kb, **kw)
         if head == "raft":
             return self.pipe.ask(question, mode="raft", model=trained["raft"]["name"], kb=kb)
         raise ValueError(mode)
@@ -414,7 +414,8 @@ class QARunner:
                           f"{len(rep.updated)} documents in {update_s:.1f} s")
 
     def _fresh_answers(self, mode: str, ups: list[Update], trained: dict[str, Any], kb: str, phase: str) -> list[str]:
-        fp = fingerprint(phase, mode, trained.get("ft", {}).get("fingerprint"), self.s.prompts.model_dump(),
+        fp = fingerprint(phase, mode, trained.get("ft", {}).get("fingerprint"), self.exp.sizes.freshness_top_k,
+                         self.s.prompts.model_dump(),
                          self.s.generation.model_dump(), self.s.retrieval.model_dump())
         cache_mode = f"fresh-{mode}"
         cached = self.ws.cached_answers(cache_mode, fp)
@@ -425,7 +426,7 @@ class QARunner:
                 if u.id in cached:
                     out.append(cached[u.id]["prediction"])
                 else:
-                    a = self._ask(mode, u.question, trained, kb=kb)
+                    a = self._ask(mode, u.question, trained, kb=kb, top_k=self.exp.sizes.freshness_top_k)
                     self.ws.save_answer(cache_mode, fp, u.id, {"prediction": a.text, "question": u.question})
                     out.append(a.text)
                 bar.advance(task)
