@@ -8,7 +8,6 @@ error, since vectors from two models cannot be compared.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import threading
 import time
@@ -19,22 +18,16 @@ from ragtune.config import Settings
 from ragtune.embedding import Embedder, get_embedder
 from ragtune.errors import KnowledgeBaseError
 from ragtune.ingest.sync import IngestReport, sync_paths
+from ragtune.names import check_name as check_kb_name
 from ragtune.registry import resolve
 from ragtune.retrieve import Retriever
 from ragtune.runlog import RunLog
 from ragtune.store.lance import LanceStore, sql_quote
 from ragtune.types import Hit
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
-        raise KnowledgeBaseError(
-            f"invalid knowledge base name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit"
-        )
-    return name
+    return check_kb_name(name, "knowledge base", KnowledgeBaseError)
 
 
 def kb_root(settings: Settings, name: str) -> Path:

@@ -31,7 +31,8 @@ TUNED_MODES = {"ft", "ft+rag", "raft"}
 
 def find_trained(settings: Settings, name: str) -> dict | None:
     """The record of a model trained with ``ragtune train``, or None if ``name`` is not one."""
-    from ragtune.train.artifacts import INFO_FILE, NAME_RE, load_model_info, model_dir
+    from ragtune.names import NAME_RE
+    from ragtune.train.artifacts import INFO_FILE, load_model_info, model_dir
 
     if not NAME_RE.match(name) or not (model_dir(settings, name) / INFO_FILE).exists():
         return None

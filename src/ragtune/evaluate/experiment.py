@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ragtune.config import _format_error
 from ragtune.errors import ConfigError
+from ragtune.names import NAME_PATTERN
 
 QA_MODES = ("base", "rag", "ft", "ft+rag", "raft")
 QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/plain", "rag/dense", "rag/bm25")
@@ -91,7 +92,7 @@ class TrainSettings(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(pattern=NAME_PATTERN)
     task: Literal["qa", "classification"]
     description: str = ""
     seed: int = 0

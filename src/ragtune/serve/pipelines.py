@@ -21,7 +21,8 @@ from typing import Any
 
 from ragtune.config import Settings
 from ragtune.errors import RagtuneError
-from ragtune.kb import NAME_RE, list_kbs
+from ragtune.kb import list_kbs
+from ragtune.names import NAME_RE
 from ragtune.pipeline import find_trained
 from ragtune.registry import ALIASES, BUNDLED, resolve
 from ragtune.serve.errors import APIError

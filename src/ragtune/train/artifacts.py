@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import ModelNotFoundError, TrainingError
+from ragtune.names import check_name
 
 INFO_FILE = "ragtune_model.json"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass
@@ -64,12 +63,7 @@ class ModelInfo:
 
 
 def check_model_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
-        raise TrainingError(
-            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
+    return check_name(name, "model", TrainingError)
 
 
 def models_root(settings: Any) -> Path:
