@@ -103,7 +103,11 @@ def latency_chart(results: ComparisonResults) -> str | None:
 
 
 def cost_chart(results: ComparisonResults) -> str | None:
-    """Left: what each mode stores on disk (stacked); right: its set-up time."""
+    """Left: what each mode stores on disk; right: its set-up time.
+
+    Base model, adapter and index are stacked (they are deployed together); a merged model is
+    the alternative to base + adapter, so it stands beside the stack as its own hatched bar.
+    """
     modes = [m for m in results.mode_names if m in results.costs]
     if not modes:
         return None
@@ -120,11 +124,17 @@ def cost_chart(results: ComparisonResults) -> str | None:
     if has_sizes:
         ax = axes.pop(0)
         bottom = [0.0] * len(modes)
+        stacked = [x_ - 0.14 for x_ in x]
         for key, label, color in parts:
             sizes = [(getattr(results.costs[m], key) or 0) / 2**20 for m in modes]
-            if any(sizes):
-                ax.bar(x, sizes, bottom=bottom, color=color, label=label)
-                bottom = [b + s for b, s in zip(bottom, sizes, strict=True)]
+            if not any(sizes):
+                continue
+            if key == "merged_bytes":
+                ax.bar([x_ + 0.28 for x_ in x], sizes, width=0.28, color="white", edgecolor=color, hatch="///",
+                       label="merged model (instead of base + adapter)")
+                continue
+            ax.bar(stacked, sizes, width=0.55, bottom=bottom, color=color, label=label)
+            bottom = [b + s for b, s in zip(bottom, sizes, strict=True)]
         ax.set_xticks(x, modes, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel("disk (MB)")
         ax.set_title("Size on disk", fontsize=10)
