@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,9 @@ from ragtune.train import checkpoint as ckpt
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example
 from ragtune.train.model_io import autocast_dtype
+
+# accelerate asks transformers a deprecated question on every prepare; the warning tells users nothing.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
 
