@@ -17,6 +17,7 @@ from typing import Any
 from ragtune.config import Settings
 from ragtune.embedding import Embedder, get_embedder
 from ragtune.errors import KnowledgeBaseError
+from ragtune.files import dir_size
 from ragtune.ingest.sync import IngestReport, sync_paths
 from ragtune.names import check_name as check_kb_name
 from ragtune.registry import resolve
@@ -32,10 +33,6 @@ def check_name(name: str) -> str:
 
 def kb_root(settings: Settings, name: str) -> Path:
     return Path(settings.data_dir) / "kbs" / check_name(name)
-
-
-def dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 def filters_to_where(filters: dict[str, str] | None, where: str | None = None) -> str | None:

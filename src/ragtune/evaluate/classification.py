@@ -138,8 +138,8 @@ class ClassificationRunner:
                                      latency_ms=lat, tokens={"prompt_tokens": g.prompt_tokens,
                                                              "completion_tokens": g.completion_tokens},
                                      extra={"raw": g.text, "decode_tok_s": g.timings.get("decode_tok_s")})
-                    self.ws.save_answer(mode, fp, t.id, _rec_dict(rec))
-                    cached[t.id] = _rec_dict(rec)
+                    cached[t.id] = rec.to_dict()
+                    self.ws.save_answer(mode, fp, t.id, cached[t.id])
                 self.res.add_item(ItemRecord.from_dict(cached[t.id]))
                 bar.advance(task)
         self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
@@ -188,13 +188,8 @@ class ClassificationRunner:
                     rec = ItemRecord(item_id=t.id, mode=mode, question=t.text, references=[t.label], prediction=pred,
                                      latency_ms=lat, extra={"proba": dict(zip(clf.labels, map(float, proba),
                                                                               strict=True))})
-                    self.ws.save_answer(mode, fp, t.id, _rec_dict(rec))
-                    cached[t.id] = _rec_dict(rec)
+                    cached[t.id] = rec.to_dict()
+                    self.ws.save_answer(mode, fp, t.id, cached[t.id])
                 self.res.add_item(ItemRecord.from_dict(cached[t.id]))
                 bar.advance(task)
         self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
-
-
-def _rec_dict(rec: ItemRecord) -> dict[str, Any]:
-    return rec.__dict__ | {"retrieved": [r.__dict__ for r in rec.retrieved],
-                           "citations": [c.__dict__ for c in rec.citations]}

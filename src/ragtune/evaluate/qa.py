@@ -302,9 +302,7 @@ class QARunner:
                                                  extra={"kb_version": a.kb_version, "abstained": a.abstained,
                                                         "decode_tok_s": a.timings.get("decode_tok_s")})
                     rec.mode = mode
-                    self.ws.save_answer(mode, fp, q.id, rec.__dict__ | {
-                        "retrieved": [r.__dict__ for r in rec.retrieved],
-                        "citations": [c.__dict__ for c in rec.citations]})
+                    self.ws.save_answer(mode, fp, q.id, rec.to_dict())
                     out[q.id] = rec
                 bar.advance(task)
         self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))

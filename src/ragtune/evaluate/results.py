@@ -192,6 +192,9 @@ class ItemRecord:
     tokens: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, data: dict) -> ItemRecord:
         data = _known(cls, data)

@@ -18,15 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ragtune.files import atomic_write_text
+
 
 def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Workspace:
@@ -51,7 +47,7 @@ class Workspace:
 
     def finish(self, name: str, fp: str, info: dict[str, Any]) -> dict[str, Any]:
         rec = {"fingerprint": fp, "finished": time.time(), **info}
-        _atomic_write(self.root / "stages" / f"{name}.json", json.dumps(rec, indent=1, default=str))
+        atomic_write_text(self.root / "stages" / f"{name}.json", json.dumps(rec, indent=1, default=str))
         return rec
 
     # ---- answers ----------------------------------------------------------------------------

@@ -18,7 +18,6 @@ on disk and the paths of exports, so a number in a report can be traced to the e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import ModelNotFoundError, TrainingError
+from ragtune.files import atomic_write_text, dir_size  # dir_size re-exported for callers
 from ragtune.names import check_name
 
 INFO_FILE = "ragtune_model.json"
@@ -72,10 +72,6 @@ def models_root(settings: Any) -> Path:
 
 def model_dir(settings: Any, name: str) -> Path:
     return models_root(settings) / check_model_name(name)
-
-
-def dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).exists() else 0
 
 
 def check_name_free(settings: Any, name: str, overwrite: bool = False, resume: bool = False) -> Path:
@@ -147,9 +143,7 @@ def finish_model(settings: Any, name: str, *, recipe: str, task: str, weights: s
 def _write(folder: Path, info: ModelInfo) -> None:
     own = folder / INFO_FILE
     info.size_bytes = dir_size(folder) - (own.stat().st_size if own.exists() else 0)
-    tmp = folder / f".{INFO_FILE}.tmp"
-    tmp.write_text(json.dumps(info.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / INFO_FILE)
+    atomic_write_text(own, json.dumps(info.to_dict(), indent=2, default=str) + "\n")
 
 
 def _read(folder: Path) -> ModelInfo:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ragtune.errors import DataError, ModelNotFoundError, TrainingError
+from ragtune.files import atomic_write_text
 from ragtune.train.data import Example, LabeledText, check_lengths
 
 LABELS_FILE = "labels.json"
@@ -418,6 +418,4 @@ def _stored_spec(name: str, kind: str, path: str | None, settings: Any):
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
