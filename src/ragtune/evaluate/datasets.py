@@ -7,7 +7,6 @@ its text, never the test questions themselves (the split is checked, not assumed
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,24 +59,10 @@ class QASplit:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: no such file; check the path in the experiment's [data] section")
-    rows = []
-    for n, line in enumerate(p.open(encoding="utf-8"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{p}:{n}: not valid JSON ({e.msg}); fix the line") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{p}:{n}: expected a JSON object per line")
-        row["_where"] = f"{p}:{n}"
-        rows.append(row)
-    if not rows:
-        raise DataError(f"{p}: the file is empty; give it one JSON object per line")
-    return rows
+    """The objects of a JSONL file, each with ``_where`` ("path:line") for error messages."""
+    from ragtune.train.data import jsonl_rows
+
+    return [{**obj, "_where": where} for where, obj in jsonl_rows(path)]
 
 
 def _need(row: dict[str, Any], key: str) -> Any:

@@ -72,7 +72,7 @@ def _exists(path: str | Path) -> Path:
     return p
 
 
-def _jsonl_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def jsonl_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``("path:line", object)`` for each non-blank line; a bad line is an error naming it."""
     p = _exists(path)
     try:
@@ -142,7 +142,7 @@ def load_qa(paths: str | Path | Sequence[str | Path]) -> list[QAItem]:
     """Read one or more QA JSONL files; the first bad line stops everything with its location."""
     items: list[QAItem] = []
     for path in [paths] if isinstance(paths, str | Path) else paths:
-        items += [parse_qa(obj, where) for where, obj in _jsonl_rows(path)]
+        items += [parse_qa(obj, where) for where, obj in jsonl_rows(path)]
     return items
 
 
@@ -153,7 +153,7 @@ def load_labeled(
     items: list[LabeledText] = []
     for path in [paths] if isinstance(paths, str | Path) else paths:
         p = _exists(path)
-        rows = _csv_rows(p) if p.suffix.lower() == ".csv" else _jsonl_rows(p)
+        rows = _csv_rows(p) if p.suffix.lower() == ".csv" else jsonl_rows(p)
         for where, row in rows:
             items.append(
                 LabeledText(where, _text_field(row, text_field, where), _text_field(row, label_field, where))
