@@ -139,6 +139,24 @@ class PromptSettings(_Section):
         return v
 
 
+class CitationSettings(_Section):
+    """How answers are tied to their passages after generation (generate/citations.py)."""
+
+    attribute: bool = True  # align answer sentences with passages; off: only check model-written [n]
+    min_overlap: float = Field(0.5, ge=0, le=1)  # share of a sentence's content words in the span
+    use_embedder: bool = True  # also accept weaker overlap when the embedder finds the span similar
+    similarity_overlap: float = Field(0.25, ge=0, le=1)  # the weaker overlap that similarity can rescue
+    min_similarity: float = Field(0.6, ge=-1, le=1)  # embedder cosine of sentence and span
+
+
+class ReaderSettings(_Section):
+    """How the answer is drawn from the retrieved passages (generate/reader.py)."""
+
+    method: Literal["plain", "focus"] = "focus"
+    focus_sentences: int = Field(2, ge=1, le=50)  # sentences of the passages kept in the prompt
+    clean: bool = True  # drop leaked context lines and preambles ("The answer is") from answers
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -164,6 +182,8 @@ class Settings(_Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
+    citations: CitationSettings = Field(default_factory=CitationSettings)
+    reader: ReaderSettings = Field(default_factory=ReaderSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
 
     def dump(self) -> dict[str, Any]:

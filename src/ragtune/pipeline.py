@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from ragtune.config import Settings
 from ragtune.errors import ConfigError, ModelNotFoundError
 from ragtune.generate.base import Engine, Generation, GenParams, get_engine
-from ragtune.generate.citations import build_citations
-from ragtune.generate.prompts import base_messages, rag_messages
+from ragtune.generate.citations import attribute
+from ragtune.generate.prompts import base_messages
+from ragtune.generate.reader import READERS, clean_answer, reader_messages
 from ragtune.kb import open_kb
 from ragtune.registry import ModelSpec, resolve
 from ragtune.runlog import RunLog
@@ -98,38 +99,53 @@ class Pipeline:
     def ask_stream(self, question: str, mode: str = "rag", kb: str | None = None, model: str | None = None,
                    top_k: int | None = None, retrieval: str | None = None, where: str | None = None,
                    as_of: int | None = None, max_tokens: int | None = None,
-                   examples: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
-        """Yield answer text as it is generated, then the finished ``Answer``."""
+                   examples: list[tuple[str, str]] | None = None,
+                   reader: str | None = None) -> Iterator[str | Answer]:
+        """Yield answer text as it is generated, then the finished ``Answer``.
+
+        ``reader`` (``plain`` | ``focus``) overrides ``[reader] method``; ``raft`` models always
+        read the plain prompt they were trained on.
+        """
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r} is not allowed; use one of {', '.join(MODES)}")
         if not question.strip():
             raise ConfigError("the question is empty; ask something")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ConfigError(f"top_k must be at least 1 (got {top_k!r}); pass --top-k 1 or more")
         if mode in RETRIEVAL_MODES and not kb:
             raise ConfigError(f"mode {mode} needs a knowledge base: add --kb NAME")
         if mode in TUNED_MODES and not model:
             raise ConfigError(f"mode {mode} needs a trained model: add --model NAME (see: ragtune models list)")
+        if reader is not None and reader not in READERS:
+            raise ConfigError(f"reader {reader!r} is not allowed; use one of {', '.join(READERS)}")
         t0 = time.perf_counter()
         gen = resolve_generator(self.settings, model, need_tuned=mode in TUNED_MODES)
         p = self.settings.prompts
         hits = []
         kb_obj = open_kb(self.settings, kb) if mode in RETRIEVAL_MODES else None
         timings: dict[str, float] = {}
+        method = ""
         if kb_obj is not None:
+            kb_obj.embedder.model  # noqa: B018 (load it now, so loading is not counted as retrieval)
+            timings["load_ms"] = (time.perf_counter() - t0) * 1e3
             hits = kb_obj.search(question, k=top_k, mode=retrieval, where=where, as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
-            messages = rag_messages(question, hits, p, examples)
+            method = "plain" if mode == "raft" else (reader or self.settings.reader.method)
+            messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method)
         else:
             messages = base_messages(question, p, examples)
         answer = Answer(text="", mode=mode, question=question, model=gen.spec.name, adapter=gen.adapter,
                         kb=kb, kb_version=(as_of if as_of is not None else kb_obj.version()) if kb_obj else None,
-                        hits=hits)
+                        hits=hits, reader=method)
         best = max((h.similarity or 0.0 for h in hits), default=None)
         if kb_obj is not None and (not hits or best < self.settings.retrieval.min_similarity):
             answer.text, answer.abstained = p.no_answer, True
             answer.prompt = ""
             yield answer.text
         else:
+            t_load = time.perf_counter()
             engine = self.engine(gen)
+            timings["load_ms"] = timings.get("load_ms", 0.0) + (time.perf_counter() - t_load) * 1e3
             answer.prompt = engine.render(messages)
             params = GenParams.from_settings(self.settings.generation, max_tokens=max_tokens)
             final: Generation | None = None
@@ -139,10 +155,19 @@ class Pipeline:
                 else:
                     yield piece
             assert final is not None
-            answer.text = final.text
+            answer.raw_text = final.text
+            cleanup = kb_obj is not None and self.settings.reader.clean
+            answer.text = clean_answer(final.text) if cleanup else final.text
             answer.usage = {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens}
-            timings.update(final.timings)
-            answer.citations = build_citations(answer.text, hits)
+            gen_t = dict(final.timings)
+            gen_t["generate_ms"] = gen_t.pop("total_ms", 0.0)
+            timings.update(gen_t)
+            if kb_obj is not None:
+                t_cite = time.perf_counter()
+                cfg = self.settings.citations
+                embed = kb_obj.embedder.encode if cfg.use_embedder else None
+                answer.citations, answer.sentences = attribute(answer.text, hits, cfg, embed, p.no_answer)
+                timings["cite_ms"] = (time.perf_counter() - t_cite) * 1e3
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         answer.timings = timings
         if self.log:

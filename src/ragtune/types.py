@@ -60,7 +60,15 @@ class Hit:
 
 @dataclass
 class Citation:
-    """A numbered reference ``[n]`` in an answer, mapped to the chunk it points at."""
+    """A retrieved passage numbered ``[n]`` in the prompt, and whether (and how) the answer cites it.
+
+    ``method`` says how the citation was found: ``"model"`` when the answer wrote ``[n]`` itself
+    and the passage supports that sentence, ``"attributed"`` when ragtune aligned an answer
+    sentence with the passage after generation, ``"unsupported"`` when the model wrote ``[n]`` but
+    the passage does not support the sentence it stands in, and ``""`` when it is not cited.
+    ``spans`` are (start, end) character offsets into ``text`` (the whole chunk) of the
+    supporting text, one per supported answer sentence.
+    """
 
     number: int
     chunk_id: str
@@ -68,7 +76,31 @@ class Citation:
     source: str
     text: str
     score: float
-    cited: bool = True  # the answer text actually contains [n]
+    cited: bool = True  # the answer is supported by this passage (model-written or attributed)
+    method: str = ""
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    sentences: list[int] = field(default_factory=list)  # indices into Answer.sentences it supports
+    support: float = 0.0  # best alignment score of an answer sentence with this passage
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spans"] = [list(s) for s in self.spans]
+        return d
+
+
+@dataclass
+class SentenceSupport:
+    """One sentence of an answer and the passage that supports it, if any."""
+
+    start: int
+    end: int
+    text: str
+    citation: int | None = None  # the supporting passage's number
+    method: str = ""  # "model" | "attributed" | "" (unsupported)
+    overlap: float = 0.0  # share of the sentence's content words in the supporting span
+    similarity: float | None = None  # embedder cosine of sentence and span, when computed
+    written: list[int] = field(default_factory=list)  # markers the model wrote in this sentence
+    unsupported_markers: list[int] = field(default_factory=list)  # written markers whose passage does not support it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +123,9 @@ class Answer:
     abstained: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+    reader: str = ""  # how the answer was drawn from the passages (see generate/reader.py)
+    raw_text: str = ""  # the model's text before clean-up, when it differs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +134,9 @@ class Answer:
             "question": self.question,
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
+            "sentences": [x.to_dict() for x in self.sentences],
+            "reader": self.reader,
+            "raw_answer": self.raw_text,
             "retrieved": [h.to_dict() for h in self.hits],
             "model": self.model,
             "adapter": self.adapter,

@@ -204,3 +204,17 @@ def test_strip_citations():
     assert M.strip_citations("Paris [1] is big [2, 3].") == "Paris is big ."
     assert M.strip_citations("in [the] year") == "in [the] year"
     assert M.qa_scores("Paris [1]", ["Paris"])["exact_match"] == 1.0
+
+
+def test_citation_precision_counts_unsupported_model_markers_as_wrong():
+    from ragtune.evaluate.metrics import citation_precision, citation_recall
+
+    sents = [{"text": "Von Miller won.", "written": [1], "unsupported_markers": [1], "citation": 2,
+              "method": "attributed"},
+             {"text": "Denver won.", "written": [2], "unsupported_markers": [], "citation": 2, "method": "model"},
+             {"text": "It rained.", "written": [], "unsupported_markers": [], "citation": None, "method": ""}]
+    # citations: [1] (wrong), the attribution to 2 (right), [2] (right)
+    assert citation_precision(sents) == 2 / 3
+    assert citation_recall(sents) == 2 / 3
+    assert citation_precision([{"text": "x", "written": []}]) is None
+    assert citation_recall([{"text": "the of"}]) is None

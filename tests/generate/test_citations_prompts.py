@@ -14,9 +14,12 @@ def test_cited_numbers_in_order_and_grouped():
 
 
 def test_citations_map_numbers_to_chunks_and_ignore_invented_ones():
-    cits = build_citations("It is X [2] [7].", _hits(3))
+    hits = _hits(3)
+    hits[1].chunk.text = "The capital of Xandria is Port Ulm."
+    cits = build_citations("Port Ulm is the capital of Xandria [2] [7].", hits)
     assert [c.number for c in cits] == [1, 2, 3]
     assert [c.cited for c in cits] == [False, True, False]
+    assert cits[1].method == "model"
     assert cits[1].chunk_id == "c1" and cits[1].source == "/src/1.txt"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from ragtune.cli.common import console, parse_filters, print_json, settings_from
 from ragtune.kb import filters_to_where
@@ -21,6 +23,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         filters: list[str] = typer.Option(None, "--filter", "-f", help="key=value on source, title, doc_id, page."),
         as_of: int = typer.Option(None, "--as-of", help="Answer from an earlier knowledge-base version."),
         max_tokens: int = typer.Option(None, "--max-tokens", help="Answer length limit (generation.max_tokens)."),
+        reader: str = typer.Option(None, "--reader", help="plain or focus: how the answer is read from the "
+                                   "passages (reader.method)."),
         show_prompt: bool = typer.Option(False, "--show-prompt", help="Print exactly what the model saw."),
         as_json: bool = typer.Option(False, "--json", help="Print answer, citations, chunks, timings as JSON."),
         no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer only when it is complete.")):
@@ -31,7 +35,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     stream = not (as_json or no_stream or show_prompt)
     answer: Answer | None = None
     for piece in pipe.ask_stream(question, mode=mode, kb=kb, model=model, top_k=top_k, retrieval=retrieval,
-                                 where=where, as_of=as_of, max_tokens=max_tokens):
+                                 where=where, as_of=as_of, max_tokens=max_tokens, reader=reader):
         if isinstance(piece, Answer):
             answer = piece
         elif stream:
@@ -49,13 +53,49 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         console.print(answer.text, markup=False, highlight=False)
     else:
         sys.stdout.write("\n")
+        if answer.raw_text and answer.text != answer.raw_text:
+            console.print(Text.assemble(("answer (cleaned): ", "dim"), answer.text), highlight=False)
     if answer.citations:
         console.print()
         for c in answer.citations:
-            mark = "*" if c.cited else " "
-            console.print(f"{mark}[{c.number}] [cyan]{c.source}[/] (score {c.score:.3f})", highlight=False)
+            console.print(citation_line(c), highlight=False)
+            for start, end in c.spans:
+                console.print(Text.assemble("     ", excerpt(c.text, start, end)), highlight=False)
+    console.print(f"[dim]{footer(answer)}[/]", highlight=False)
+
+
+_HOW = {"model": "cited by the model", "attributed": "attributed", "unsupported": "cited by the model, unsupported"}
+
+
+def citation_line(c) -> str:
+    mark = "*" if c.cited else ("!" if c.method == "unsupported" else " ")
+    how = f" · {_HOW[c.method]}" if c.method else ""
+    return f"{mark}[{c.number}] [cyan]{escape(c.source)}[/] (score {c.score:.3f}){how}"
+
+
+def excerpt(text: str, start: int, end: int, around: int = 60) -> Text:
+    """The supporting span in bold, with a little of the passage on each side."""
+    a, b = max(0, start - around), min(len(text), end + around)
+    return Text.assemble(("..." if a else "") + text[a:start], (text[start:end], "bold yellow"),
+                         text[end:b] + ("..." if b < len(text) else ""))
+
+
+def footer(answer) -> str:
+    """Where the time went: retrieval, reading the prompt, generating, attributing citations."""
     t = answer.timings
-    console.print(f"[dim]{answer.mode} · {answer.model}{' + ' + answer.adapter if answer.adapter else ''} · "
-                  f"{t.get('total_ms', 0):.0f} ms total, retrieval {t.get('retrieve_ms', 0):.0f} ms, "
-                  f"{answer.usage.get('completion_tokens', 0)} tokens at {t.get('decode_tok_s', 0):.0f} tok/s"
-                  + (f" · kb version {answer.kb_version}" if answer.kb else "") + "[/]")
+    parts = [f"{answer.mode} · {answer.model}{' + ' + answer.adapter if answer.adapter else ''}",
+             f"{t.get('total_ms', 0):.0f} ms total"]
+    if "load_ms" in t and t["load_ms"] >= 1:
+        parts.append(f"loading {t['load_ms']:.0f} ms")
+    if "retrieve_ms" in t:
+        parts.append(f"retrieval {t['retrieve_ms']:.0f} ms")
+    if "prompt_ms" in t:
+        parts.append(f"prompt {answer.usage.get('prompt_tokens', 0)} tokens read in {t['prompt_ms']:.0f} ms")
+    if "decode_ms" in t:
+        parts.append(f"{answer.usage.get('completion_tokens', 0)} tokens generated in {t['decode_ms']:.0f} ms "
+                     f"({t.get('decode_tok_s', 0):.0f} tok/s)")
+    if "cite_ms" in t:
+        parts.append(f"citations {t['cite_ms']:.0f} ms")
+    if answer.kb:
+        parts.append(f"kb version {answer.kb_version}")
+    return " · ".join(parts)

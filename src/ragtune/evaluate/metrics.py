@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import string
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -24,28 +23,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ragtune.errors import DataError
+from ragtune.text import STOP_WORDS, answer_tokens, content_tokens, normalize_answer  # noqa: F401 (re-exported)
 
 # --- answer quality (SQuAD v1.1) ----------------------------------------------------------------
 
-_PUNCTUATION = frozenset(string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse whitespace.
-
-    Source: the official SQuAD v1.1 ``evaluate-v1.1.py`` (Rajpurkar et al. 2016), step for
-    step and in the same order, so numbers compare with published SQuAD scores. Note that
-    punctuation is deleted, not replaced by a space: "Eiffel-Tower" becomes "eiffeltower".
-    """
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def _tokens(text: str) -> list[str]:
-    return normalize_answer(text).split()
+_tokens = answer_tokens
 
 
 def _f1_pair(prediction: str, gold: str) -> float:
@@ -127,25 +109,6 @@ def semantic_similarity(pred_vec: Sequence[float] | np.ndarray, gold_vecs: Seque
 # A small English stop list (function words, plus the words answers borrow from the prompt such
 # as "according to the context"), so that "the answer is in the text" counts the words that
 # carry content. Articles are already gone after SQuAD normalisation.
-STOP_WORDS = frozenset(
-    """
-    i me my we our you your he him his she her it its they them their this that these those
-    am is are was were be been being have has had do does did doing will would shall should can
-    could may might must and but or nor if then else so than too very just also not no yes
-    of at by for with about against between into through during before after above below to
-    from up down in out on off over under again further once here there when where why how
-    what which who whom whose all any both each few more most other some such only own same
-    as until while because what s t dont cant wont isnt arent wasnt didnt doesnt im ive
-    answer context question according based given text passage
-    """.split()
-)
-
-
-def content_tokens(text: str) -> list[str]:
-    """SQuAD-normalised tokens of ``text`` without the stop words."""
-    return [t for t in _tokens(text) if t not in STOP_WORDS]
-
-
 def supported_token_share(answer: str, context_texts: Sequence[str]) -> float | None:
     """Share of the answer's content tokens that occur anywhere in the retrieved text.
 
@@ -174,6 +137,37 @@ def citation_contains_gold(cited_texts: Sequence[str], golds: Sequence[str]) -> 
     """
     _check_golds(golds)
     return float(any(answer_recall(text, golds) for text in cited_texts))
+
+
+def citation_precision(sentences: Sequence[dict]) -> float | None:
+    """Share of an answer's citations whose passage supports the sentence they stand in.
+
+    A citation is a marker the model wrote (``written``) or a passage ragtune attributed to a
+    sentence; written markers whose passage does not support the sentence
+    (``unsupported_markers``) are the wrong ones. This is ALCE's citation precision (Gao et al.
+    2023) with the lexical/embedding support check of ``generate/citations.py`` in place of an
+    NLI model. None when the answer has no citation at all.
+    """
+    total = wrong = 0
+    for s in sentences:
+        written = set(s.get("written") or [])
+        bad = set(s.get("unsupported_markers") or [])
+        attributed = 1 if s.get("method") == "attributed" else 0
+        total += len(written) + attributed
+        wrong += len(bad & written)
+    return None if total == 0 else (total - wrong) / total
+
+
+def citation_recall(sentences: Sequence[dict]) -> float | None:
+    """Share of an answer's sentences (with content words) that carry a supporting citation.
+
+    ALCE's citation recall (Gao et al. 2023) with the same support check. None for an answer with
+    no sentence that says anything (empty, or only stop words).
+    """
+    said = [s for s in sentences if content_tokens(s.get("text", ""))]
+    if not said:
+        return None
+    return sum(s.get("citation") is not None for s in said) / len(said)
 
 
 class ContextReliance(NamedTuple):
@@ -348,6 +342,7 @@ def qa_scores(
     answer_without_context: str | None = None,
     pred_vec: Sequence[float] | np.ndarray | None = None,
     gold_vecs: Sequence | np.ndarray | None = None,
+    sentences: Sequence[dict] | None = None,
 ) -> dict[str, float]:
     """Every QA score that applies to one answer, keyed by the names in ``METRICS``.
 
@@ -371,6 +366,11 @@ def qa_scores(
         scores["context_has_gold"] = citation_contains_gold(context_texts, golds)
     if cited_texts is not None and context_texts:
         scores["citation_contains_gold"] = citation_contains_gold(cited_texts, golds)
+    if sentences is not None and context_texts:
+        for name, fn in (("citation_precision", citation_precision), ("citation_recall", citation_recall)):
+            value = fn(sentences)
+            if value is not None:
+                scores[name] = value
     if answer_without_context is not None:
         reliance = answer_changed(prediction, answer_without_context)
         scores["answer_changed"] = float(reliance.changed)
@@ -406,6 +406,10 @@ METRICS: dict[str, MetricInfo] = {
                                    "the retrieved text contains the gold answer (retrieval hit)"),
     "citation_contains_gold": MetricInfo("Citation has gold", "percent", True,
                                          "a chunk the answer cites contains the gold answer"),
+    "citation_precision": MetricInfo("Citation precision", "percent", True,
+                                     "share of citations whose passage supports their sentence"),
+    "citation_recall": MetricInfo("Citation recall", "percent", True,
+                                  "share of answer sentences with a supporting citation"),
     "answer_changed": MetricInfo("Changed w/o context", "percent", None,
                                  "the answer changes when the retrieved text is removed (context reliance)"),
     "no_context_overlap_f1": MetricInfo("Overlap w/o context", "percent", None,

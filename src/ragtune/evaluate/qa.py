@@ -47,6 +47,7 @@ DESCRIPTIONS = {
     "rag/few-shot": "RAG with worked examples from the training split before the question",
     "rag/plain": "RAG with a plain prompt (no instruction to answer briefly and cite): what the short-answer "
                  "prompt of `rag` adds",
+    "rag/whole": "RAG reading the whole retrieved chunks (reader plain): what the focus reader of `rag` adds",
     "rag/dense": "RAG with dense retrieval only",
     "rag/bm25": "RAG with BM25 retrieval only",
     "ft": "LoRA on the documents + training questions, closed-book",
@@ -239,11 +240,13 @@ class QARunner:
             kw["top_k"] = 1
         if mode in ("rag/dense", "rag/bm25"):
             kw["retrieval"] = mode.split("/")[1]
+        if mode == "rag/whole":
+            kw["reader"] = "plain"
         if head == "base":
             return self.pipe.ask(question, mode="base", examples=examples)
         if mode == "rag/plain":
             plain = self.s.model_copy(update={"prompts": self.s.prompts.model_copy(update={"system": PLAIN_SYSTEM})})
-            return Pipeline(plain, log=False).ask(question, mode="rag", kb=kb)
+            return Pipeline(plain, log=False).ask(question, mode="rag", kb=kb, reader="plain")
         if head == "rag":
             return self.pipe.ask(question, mode="rag", kb=kb, examples=examples, **kw)
         if head == "ft":
@@ -275,7 +278,7 @@ class QARunner:
         head = mode.split("/")[0]
         parts: list[Any] = [mode, self.s.prompts.model_dump(), self.s.generation.model_dump(),
                             self.s.retrieval.model_dump(), self.s.models.generator,
-                            self.ws.stage_fp("kb-docs")]
+                            self.ws.stage_fp("kb-docs"), self.s.reader.model_dump(), self.s.citations.model_dump()]
         if head in ("ft", "ft+rag"):
             parts.append(trained["ft"]["fingerprint"])
         if head == "raft":
@@ -311,7 +314,8 @@ class QARunner:
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, answers: dict[str, dict[str, ItemRecord]], test: list[Question]) -> None:
         emb = open_kb(self.s, "docs").embedder
-        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/dense": "base",
+        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/whole": "base",
+                  "rag/dense": "base",
                   "rag/bm25": "base", "ft+rag": "ft"}
         for mode, recs in answers.items():
             preds = [M.strip_citations(recs[q.id].prediction) for q in test]
@@ -326,7 +330,7 @@ class QARunner:
                 rec.scores = M.qa_scores(rec.prediction, q.answers, context_texts=ctx or None,
                                          cited_texts=cited if ctx else None,
                                          answer_without_context=without if ctx else None,
-                                         pred_vec=pvecs[i], gold_vecs=gvecs)
+                                         pred_vec=pvecs[i], gold_vecs=gvecs, sentences=rec.sentences)
                 self.res.add_item(rec)
 
     def costs(self, kb_info: dict[str, Any], trained: dict[str, Any], modes: list[str]) -> None:

@@ -163,7 +163,9 @@ class ItemCitation:
     chunk_id: str
     source: str = ""
     text: str = ""
-    cited: bool = True  # the answer text actually contains [n]
+    cited: bool = True  # the passage supports a sentence of the answer (model-written or attributed)
+    method: str = ""  # "model" | "attributed" | "unsupported" | "" (see generate/citations.py)
+    spans: list[list[int]] = field(default_factory=list)  # supporting character spans in ``text``
 
 
 @dataclass
@@ -191,6 +193,7 @@ class ItemRecord:
     latency_ms: float | None = None
     tokens: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    sentences: list[dict[str, Any]] = field(default_factory=list)  # Answer.sentences: support per sentence
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,7 +217,8 @@ class ItemRecord:
         """
         retrieved = [RetrievedChunk(h.chunk.chunk_id, h.chunk.text, float(h.score), h.chunk.doc_id,
                                     h.chunk.source) for h in answer.hits]
-        citations = [ItemCitation(c.number, c.chunk_id, c.source, c.text, c.cited) for c in answer.citations]
+        citations = [ItemCitation(c.number, c.chunk_id, c.source, c.text, c.cited, c.method,
+                                  [list(sp) for sp in c.spans]) for c in answer.citations]
         if latency_ms is None:
             t = answer.timings or {}
             latency_ms = t.get("total_ms") or (1000.0 * t["total_s"] if "total_s" in t else None)
@@ -225,7 +229,8 @@ class ItemRecord:
         return cls(item_id=item_id, mode=answer.mode, question=answer.question, references=list(references),
                    prediction=answer.text, prompt=answer.prompt, retrieved=retrieved, citations=citations,
                    gold_ids=list(gold_ids), scores=dict(scores or {}), latency_ms=latency_ms,
-                   tokens=dict(answer.usage or {}), extra=kept)
+                   tokens=dict(answer.usage or {}), extra=kept,
+                   sentences=[x.to_dict() for x in getattr(answer, "sentences", [])])
 
 
 @dataclass

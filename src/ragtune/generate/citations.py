@@ -1,12 +1,30 @@
-"""Map the ``[n]`` markers of an answer to the chunks that were numbered ``n`` in the prompt."""
+"""Citations that do not depend on the model writing ``[n]``.
+
+After generation each sentence of the answer is aligned with the sentences of the retrieved
+passages: the share of the sentence's content words found in a passage sentence (the lexical
+"unigram precision against the evidence" check of attribution work: Rashkin et al. 2021, AIS;
+Dziri et al. 2022), optionally rescued by the embedder's cosine when the overlap is weaker (the
+retrieval-based attribution of Gao et al. 2023, RARR / ALCE, without an NLI model). A sentence
+whose best span passes the thresholds of ``[citations]`` gets that passage, with the span's
+character offsets in the chunk. Markers the model wrote itself are checked the same way: a
+marker whose passage does not support its sentence is reported as unsupported.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from ragtune.types import Citation, Hit
+import numpy as np
+
+from ragtune.config import CitationSettings
+from ragtune.text import content_tokens, normalize_answer, sentence_spans
+from ragtune.types import Citation, Hit, SentenceSupport
 
 _MARK = re.compile(r"\[(\d{1,3})(?:\s*,\s*(\d{1,3}))*\]")
+
+Embed = Callable[[list[str]], np.ndarray]  # texts -> unit vectors, one row each
 
 
 def cited_numbers(answer: str) -> list[int]:
@@ -19,14 +37,124 @@ def cited_numbers(answer: str) -> list[int]:
     return seen
 
 
-def build_citations(answer: str, hits: list[Hit], excerpt_chars: int = 300) -> list[Citation]:
-    """One citation per retrieved passage; ``cited`` says whether the answer names it.
+@dataclass
+class _Span:
+    passage: int  # 1-based passage number
+    start: int
+    end: int
+    tokens: frozenset[str]
+    text: str
 
-    Numbers outside 1..len(hits) are ignored (the model invented them).
-    """
-    cited = set(cited_numbers(answer))
+
+def _passage_spans(hits: Sequence[Hit]) -> list[_Span]:
     out = []
-    for i, h in enumerate(hits, start=1):
-        text = h.chunk.text if len(h.chunk.text) <= excerpt_chars else h.chunk.text[:excerpt_chars].rstrip() + "..."
-        out.append(Citation(i, h.chunk.chunk_id, h.chunk.doc_id, h.chunk.source, text, h.score, i in cited))
+    for n, h in enumerate(hits, start=1):
+        text = h.chunk.text
+        for s, e in sentence_spans(text):
+            toks = frozenset(content_tokens(text[s:e]))
+            if toks:
+                out.append(_Span(n, s, e, toks, text[s:e]))
     return out
+
+
+def _exact_span(chunk_text: str, sentence: str) -> tuple[int, int] | None:
+    """Where the sentence (without its end punctuation) occurs verbatim in the chunk, ignoring case."""
+    needle = sentence.strip().rstrip(".!?").strip()
+    if len(needle) < 3:
+        return None
+    i = chunk_text.lower().find(needle.lower())
+    return (i, i + len(needle)) if i >= 0 else None
+
+
+@dataclass
+class _Best:
+    span: _Span
+    overlap: float
+    similarity: float | None
+
+
+def _align(tokens: set[str], sentence: str, spans: list[_Span], cfg: CitationSettings,
+           embed: Embed | None, span_vecs: dict[int, np.ndarray]) -> dict[int, _Best]:
+    """The best-supporting span of each passage for one answer sentence (only passages that support it)."""
+    best: dict[int, _Best] = {}
+    weak = []
+    for i, sp in enumerate(spans):
+        overlap = len(tokens & sp.tokens) / len(tokens)
+        if overlap >= cfg.min_overlap:
+            cur = best.get(sp.passage)
+            if cur is None or overlap > cur.overlap:
+                best[sp.passage] = _Best(sp, overlap, None)
+        elif embed is not None and overlap >= cfg.similarity_overlap:
+            weak.append((i, overlap))
+    if weak and embed is not None:
+        need = [i for i, _ in weak if i not in span_vecs]
+        if need:
+            vecs = embed([sentence] + [spans[i].text for i in need])
+            for i, v in zip(need, vecs[1:], strict=True):
+                span_vecs[i] = v
+            qv = vecs[0]
+        else:
+            qv = embed([sentence])[0]
+        for i, overlap in weak:
+            sim = float(span_vecs[i] @ qv)
+            sp = spans[i]
+            if sim >= cfg.min_similarity and sp.passage not in best:
+                best[sp.passage] = _Best(sp, overlap, sim)
+    return best
+
+
+def attribute(answer: str, hits: Sequence[Hit], cfg: CitationSettings | None = None,
+              embed: Embed | None = None, no_answer: str = "") -> tuple[list[Citation], list[SentenceSupport]]:
+    """Citations for ``answer`` over ``hits`` (numbered 1..n as in the prompt) and each sentence's support.
+
+    Every passage gets a ``Citation``; ``cited`` is True when it supports at least one sentence,
+    ``method`` says whether the model wrote the marker or ragtune attributed it. With
+    ``cfg.attribute`` off only the model's own markers are checked.
+    """
+    cfg = cfg or CitationSettings()
+    spans = _passage_spans(hits)
+    span_vecs: dict[int, np.ndarray] = {}
+    cites = [Citation(n, h.chunk.chunk_id, h.chunk.doc_id, h.chunk.source, h.chunk.text, h.score, cited=False)
+             for n, h in enumerate(hits, start=1)]
+    skip = normalize_answer(no_answer) if no_answer else ""
+    sentences: list[SentenceSupport] = []
+    for s, e in sentence_spans(answer):
+        raw = answer[s:e]
+        written = [n for n in cited_numbers(raw) if 1 <= n <= len(hits)]
+        plain = " ".join(_MARK.sub(" ", raw).split())
+        sup = SentenceSupport(s, e, raw, written=written)
+        sentences.append(sup)
+        tokens = set(content_tokens(plain))
+        if not tokens or (skip and normalize_answer(plain) == skip):
+            sup.unsupported_markers = list(written)
+            continue
+        best = _align(tokens, plain, spans, cfg, embed, span_vecs)
+        sup.unsupported_markers = [n for n in written if n not in best]
+        chosen = next((n for n in written if n in best), None)
+        method = "model"
+        if chosen is None and cfg.attribute and best:
+            # the strongest span; ties go to the better-ranked passage
+            chosen = max(best, key=lambda n: (best[n].overlap, best[n].similarity or 0.0, -n))
+            method = "attributed"
+        if chosen is None:
+            continue
+        b = best[chosen]
+        sup.citation, sup.method, sup.overlap, sup.similarity = chosen, method, b.overlap, b.similarity
+        c = cites[chosen - 1]
+        span = _exact_span(c.text, plain) or (b.span.start, b.span.end)
+        c.cited = True
+        c.method = "model" if method == "model" or c.method == "model" else "attributed"
+        c.spans.append(span)
+        c.sentences.append(len(sentences) - 1)
+        c.support = max(c.support, b.overlap)
+    for sup in sentences:
+        for n in sup.unsupported_markers:
+            if not cites[n - 1].cited:
+                cites[n - 1].method = "unsupported"
+    return cites, sentences
+
+
+def build_citations(answer: str, hits: list[Hit], cfg: CitationSettings | None = None,
+                    embed: Embed | None = None, no_answer: str = "") -> list[Citation]:
+    """One citation per retrieved passage, attributed as in :func:`attribute`."""
+    return attribute(answer, hits, cfg, embed, no_answer)[0]

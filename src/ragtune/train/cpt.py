@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ragtune.evaluate.metrics import normalize_answer
+from ragtune.text import normalize_answer
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, sha256_texts, write_jsonl
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples

@@ -30,7 +30,7 @@ import numpy as np
 
 from ragtune.config import PromptSettings
 from ragtune.errors import DataError
-from ragtune.evaluate.metrics import normalize_answer
+from ragtune.text import normalize_answer
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples

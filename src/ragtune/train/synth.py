@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import PromptSettings
-from ragtune.evaluate.metrics import normalize_answer
+from ragtune.text import normalize_answer
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import write_jsonl
 from ragtune.train.sources import GenerateFn

@@ -169,29 +169,46 @@ def response_generation(results: ComparisonResults) -> Claim:
         claim.evidence.append("Classification predicts labels: retrieved examples serve as demonstrations, "
                               "not as citable sources.")
         return claim
-    grounded = []
+    # A mode is grounded when most of its sentences carry a supporting citation and most citations hold.
+    grounded, partly = [], []
     for mode in _modes(results, "rag") + _modes(results, "both"):
-        share = results.metric(mode, "supported_token_share")
-        cited = results.metric(mode, "citation_contains_gold")
-        hit = results.metric(mode, "context_has_gold")
+        m = {k: results.metric(mode, k) for k in ("citation_precision", "citation_recall", "citation_contains_gold",
+                                                  "context_has_gold", "supported_token_share")}
         parts = []
-        if share is not None:
-            parts.append(f"{fmt.pct('supported_token_share', share)} of content words supported by the "
-                         "retrieved text")
-            grounded.append(share.value)
-        if cited is not None:
-            parts.append(f"cited chunks hold the gold answer in {fmt.pct('citation_contains_gold', cited)}")
-        if hit is not None:
-            parts.append(f"the retrieved text held it in {fmt.pct('context_has_gold', hit)}")
+        if m["citation_recall"] is not None:
+            parts.append(f"{fmt.pct('citation_recall', m['citation_recall'])} of answer sentences carry a "
+                         "supporting citation")
+        if m["citation_precision"] is not None:
+            parts.append(f"{fmt.pct('citation_precision', m['citation_precision'])} of citations are supported")
+        if m["citation_contains_gold"] is not None:
+            cg = fmt.pct("citation_contains_gold", m["citation_contains_gold"])
+            parts.append(f"cited passages hold the gold answer in {cg}")
+        if m["context_has_gold"] is not None:
+            parts.append(f"the retrieved text held it in {fmt.pct('context_has_gold', m['context_has_gold'])}")
+        if m["supported_token_share"] is not None:
+            parts.append(f"{fmt.pct('supported_token_share', m['supported_token_share'])} of content words "
+                         "occur in the retrieved text")
         if parts:
             claim.evidence.append(f"{mode}: " + "; ".join(parts) + ".")
+        rec, prec = m["citation_recall"], m["citation_precision"]
+        if rec is not None and prec is not None and rec.value >= 0.5 and prec.value >= 0.8:
+            grounded.append(mode)
+        elif rec is not None and rec.value > 0:
+            partly.append(mode)
     lat = {m: e for m in results.mode_names if (e := results.metric(m, "latency_p50_ms")) is not None}
     if lat:
         claim.evidence.append("Median latency: " + ", ".join(f"{m} {fmt.value('latency_p50_ms', e.value)} ms"
                                                              for m, e in lat.items())
                               + " (retrieved text makes prompts longer).")
+    claim.evidence.append("Rule: supported when a retrieval mode has citation recall of at least 50% and citation "
+                          "precision of at least 80%; partly supported when some sentences are cited; not supported "
+                          "when no answer sentence is grounded in a cited passage.")
     if grounded:
-        claim.verdict = "supported" if max(grounded) >= 0.5 else "partly supported"
+        claim.verdict = "supported"
+    elif partly:
+        claim.verdict = "partly supported"
+    elif _modes(results, "rag") + _modes(results, "both"):
+        claim.verdict = "not supported"
     elif lat:
         claim.verdict = "measured"
     return claim

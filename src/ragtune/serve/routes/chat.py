@@ -101,6 +101,8 @@ def citations_of(st: ServerState, answer: Answer) -> list[dict[str, Any]]:
                 "chunk_text": hit.chunk.text if hit else c.text,
                 "score": c.score,
                 "cited": c.cited,
+                "method": c.method,
+                "spans": [list(sp) for sp in c.spans],
             }
         )
     return out
@@ -122,6 +124,8 @@ def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float) -> dict
         "abstained": answer.abstained,
         "timings": {**answer.timings, "server_ms": elapsed_s * 1e3},
         "usage": _usage(answer),
+        "reader": answer.reader,
+        "sentences": [x.to_dict() for x in answer.sentences],
     }
 
 

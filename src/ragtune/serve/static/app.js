@@ -173,18 +173,38 @@ function showMeta(card, final, totalMs, firstMs) {
   const parts = [`${(totalMs / 1000).toFixed(2)} s total`];
   if (firstMs !== null) parts.push(`first token ${(firstMs / 1000).toFixed(2)} s`);
   parts.push(`${u.prompt_tokens ?? 0} prompt + ${u.completion_tokens ?? 0} answer tokens`);
-  if (r.timings?.decode_tok_s) parts.push(`${r.timings.decode_tok_s.toFixed(0)} tok/s`);
+  const t = r.timings || {};
+  if (t.retrieve_ms !== undefined) parts.push(`retrieval ${t.retrieve_ms.toFixed(0)} ms`);
+  if (t.prompt_ms !== undefined) parts.push(`prompt read ${t.prompt_ms.toFixed(0)} ms`);
+  if (t.decode_ms !== undefined) parts.push(`generation ${t.decode_ms.toFixed(0)} ms`);
+  if (t.decode_tok_s) parts.push(`${t.decode_tok_s.toFixed(0)} tok/s`);
   if (r.kb) parts.push(`${r.kb} v${r.kb_version}`);
   $(".meta", card).textContent = parts.join(" · ");
 }
 
+const HOW = { model: " · cited by the model", attributed: " · attributed", unsupported: " · cited, unsupported" };
+
+// The passage with its supporting spans (character offsets into the chunk) in <mark>.
+function highlighted(text, spans) {
+  const parts = [];
+  let at = 0;
+  for (const [s, e] of [...(spans || [])].sort((a, b) => a[0] - b[0])) {
+    if (s < at) continue;
+    parts.push(text.slice(at, s), el("mark", {}, text.slice(s, e)));
+    at = e;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
 function showCitations(card, citations) {
   const box = $(".cites", card);
-  box.replaceChildren(...citations.map((c) => el("details", {},
+  box.replaceChildren(...citations.map((c) => el("details", c.cited ? { open: "" } : {},
     el("summary", {}, el("span", { class: "n" }, `[${c.number}] `), c.title || c.source,
-      c.cited ? el("span", { class: "cited" }, " · cited") : "", el("span", { class: "src" }, ` · score ${c.score.toFixed(3)}`)),
+      c.method ? el("span", { class: c.cited ? "cited" : "unsupported" }, HOW[c.method] || "") : "",
+      el("span", { class: "src" }, ` · score ${c.score.toFixed(3)}`)),
     el("div", { class: "src" }, `${c.source} · chunk ${c.chunk_id}`),
-    el("blockquote", {}, c.chunk_text || c.text))));
+    el("blockquote", {}, ...highlighted(c.chunk_text || c.text, c.spans)))));
 }
 
 async function ask(e) {
