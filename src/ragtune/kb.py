@@ -22,6 +22,7 @@ from ragtune.ingest.sync import IngestReport, sync_paths
 from ragtune.names import check_name as check_kb_name
 from ragtune.registry import resolve
 from ragtune.retrieve import Retriever
+from ragtune.retrieve.retriever import check_query, check_top_k
 from ragtune.runlog import RunLog
 from ragtune.store.lance import LanceStore, sql_quote
 from ragtune.types import Hit
@@ -163,6 +164,9 @@ class KnowledgeBase:
 
     def search(self, query: str, k: int | None = None, mode: str | None = None, where: str | None = None,
                as_of: int | None = None) -> list[Hit]:
+        """The ranked chunks for ``query``; ``k=None`` is ``retrieval.top_k``; k < 1 or a blank query is an error."""
+        check_query(query)
+        k = check_top_k(k)
         return self.retriever.search(query, k=k, mode=mode, where=where, version=as_of)
 
     def version(self) -> int:

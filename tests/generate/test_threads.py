@@ -1,37 +1,143 @@
-"""Thread choice: the cores other processes keep busy are left alone; our own work is not counted."""
+"""Thread choice: the cores other processes keep busy are left alone; our own work is not counted.
 
-import subprocess
-import sys
+Every test feeds fixed /proc samples (no sleeping, no real load), so the answers do not depend on
+what else the machine is doing.
+"""
 
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+import ragtune.generate.base as base
 from ragtune.generate.base import busy_elsewhere, free_threads
 
+# /proc/stat "cpu" line: user nice system idle iowait irq softirq steal (guest fields follow, not summed)
+PROC_STAT = "cpu  {user} 0 {system} {idle} {iowait} 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+# /proc/self/stat: fields 14 and 15 (utime, stime) are what we count as our own
+PROC_SELF = "4242 (python -m (odd) name) R 1 2 3 4 5 6 7 8 9 10 {utime} {stime} 0 0 20 0 4 0\n"
 
-def test_explicit_setting_wins():
+
+class NoSleep:
+    """``time`` for the module under test, without the sample's sleep."""
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def fake_proc(monkeypatch, samples):
+    """Serve /proc/stat and /proc/self/stat from ``samples`` (a list of dicts), one dict per sample."""
+    it = iter(samples)
+    current = {}
+
+    def fake_open(path, *a, **kw):
+        if path == "/proc/stat":
+            current.update(next(it))
+            return io.StringIO(PROC_STAT.format(**current))
+        if path == "/proc/self/stat":
+            return io.StringIO(PROC_SELF.format(**current))
+        raise AssertionError(f"unexpected open({path!r})")
+
+    monkeypatch.setattr(base, "open", fake_open, raising=False)
+    monkeypatch.setattr(base, "time", NoSleep())  # only this module's clock; the real one is untouched
+
+
+def sample(busy: float, idle: float, own: float) -> dict:
+    return {"user": busy * 0.75, "system": busy * 0.25, "idle": idle * 0.8, "iowait": idle * 0.2,
+            "utime": own * 0.5, "stime": own * 0.5}
+
+
+def test_cpu_times_parses_proc(monkeypatch):
+    fake_proc(monkeypatch, [{"user": 100, "system": 50, "idle": 800, "iowait": 50, "utime": 7, "stime": 3}])
+    # busy = user+nice+system+irq+softirq+steal, total includes idle and iowait; own = utime+stime
+    assert base._cpu_times() == (150.0, 1000.0, 10.0)
+
+
+def test_cpu_times_is_none_without_proc(monkeypatch):
+    def no_proc(path, *a, **kw):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(base, "open", no_proc, raising=False)
+    assert base._cpu_times() is None
+
+
+def test_another_process_holding_a_core_counts_as_busy(monkeypatch):
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 4)
+    # 400 jiffies pass over 4 cores; 100 of them busy, none ours: one core's worth.
+    fake_proc(monkeypatch, [sample(1000, 3000, 50), sample(1100, 3300, 50)])
+    assert busy_elsewhere(0.25) == pytest.approx(1.0)
+
+
+def test_our_own_work_is_left_out(monkeypatch):
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 4)
+    # Same 100 busy jiffies, but 100 are this process's: nothing else is busy.
+    fake_proc(monkeypatch, [sample(1000, 3000, 50), sample(1100, 3300, 150)])
+    assert busy_elsewhere(0.25) == pytest.approx(0.0)
+    # Half of it ours: half a core elsewhere.
+    fake_proc(monkeypatch, [sample(1000, 3000, 50), sample(1100, 3300, 100)])
+    assert busy_elsewhere(0.25) == pytest.approx(0.5)
+
+
+def test_own_time_ahead_of_machine_time_is_clamped_to_zero(monkeypatch):
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 2)
+    # Per-process and machine counters tick separately; ours can run slightly ahead.
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1010, 1090, 20)])
+    assert busy_elsewhere(0.25) == 0.0
+
+
+def test_no_progress_in_the_counters_is_unknown(monkeypatch):
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1000, 1000, 0)])
+    assert busy_elsewhere(0.25) is None
+
+
+def test_explicit_setting_wins(monkeypatch):
+    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: pytest.fail("no sampling when threads are set"))
     assert free_threads(3) == 3
+    assert free_threads(64) == 64
 
 
-def test_a_spinning_process_counts_as_busy_and_our_own_work_does_not():
-    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        others = busy_elsewhere(0.5)
-        assert others is not None and others >= 0.5  # the spinning child holds most of a core
-    finally:
-        spin.kill()
-        spin.wait()
-    # Our own busy thread is left out of the count.
-    import threading
+@pytest.mark.parametrize("others, cpus, expected", [
+    (0.0, 4, 4),     # idle machine: every core
+    (0.4, 4, 4),     # less than half a core busy rounds to none
+    (0.6, 4, 3),     # more than half a core: leave it alone
+    (1.0, 4, 3),
+    (2.49, 4, 2),
+    (3.9, 4, 1),     # never fewer than one thread
+    (12.0, 4, 1),
+    (1.0, 2, 1),     # the 2-core case from the docstring: other core loaded -> 1 thread
+    (0.0, 1, 1),
+])
+def test_thread_count_for_a_given_sample(monkeypatch, others, cpus, expected):
+    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: others)
+    assert free_threads() == expected
+    assert free_threads(0) == expected
 
-    stop = threading.Event()
 
-    def burn():
-        while not stop.is_set():
-            sum(range(1000))
+def test_end_to_end_from_proc_samples(monkeypatch):
+    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 2)
+    # Another process keeps one of two cores busy while we also work: one thread for us.
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1150, 1050, 50)])
+    assert free_threads() == 1
+    # The same load, all of it ours: both cores.
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1150, 1050, 150)])
+    assert free_threads() == 2
 
-    t = threading.Thread(target=burn)
-    t.start()
-    try:
-        mine = busy_elsewhere(0.5)
-    finally:
-        stop.set()
-        t.join()
-    assert mine is not None and mine < others
+
+def test_load_average_is_the_fallback_when_proc_is_unreadable(monkeypatch):
+    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: None)
+    monkeypatch.setattr(base.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    assert free_threads() == 2
+
+    def no_loadavg():
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(base.os, "getloadavg", no_loadavg)
+    assert free_threads() == 4

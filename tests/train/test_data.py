@@ -8,6 +8,7 @@ from ragtune.errors import DataError
 from ragtune.train.data import (
     Example,
     check_lengths,
+    jsonl_rows,
     load_documents,
     load_labeled,
     load_qa,
@@ -61,6 +62,36 @@ def test_empty_and_missing_files(tmp_path):
         load_qa(tmp_path / "empty.jsonl")
     with pytest.raises(DataError, match="no such file"):
         load_qa(tmp_path / "nope.jsonl")
+
+
+def test_unicode_line_separators_inside_strings_read_back(tmp_path):
+    # json.dumps(ensure_ascii=False), as ragtune writes its own files, leaves these unescaped;
+    # str.splitlines() would break the line at each of them.
+    seps = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c"]
+    rows = [{"question": f"Q{i}{sep}more", "answer": f"line one{sep}line two"} for i, sep in enumerate(seps)]
+    f = tmp_path / "qa.jsonl"
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    f.write_bytes(("\ufeff" + body.replace("\n", "\r\n", 1)).encode("utf-8"))  # a BOM and one CRLF too
+    got = list(jsonl_rows(f))
+    assert [obj for _, obj in got] == rows
+    assert [where for where, _ in got] == [f"{f}:{n}" for n in range(1, len(rows) + 1)]
+    assert [i.answer for i in load_qa(f)] == [r["answer"] for r in rows]
+
+
+def test_line_numbers_count_newlines_only(tmp_path):
+    f = tmp_path / "qa.jsonl"
+    good = json.dumps({"question": "a\u2028b", "answer": "c"}, ensure_ascii=False)
+    f.write_text(f"{good}\n\n{good}\n{{broken\n", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        list(jsonl_rows(f))
+    assert f"{f}:4:" in str(e.value) and "not valid JSON" in str(e.value)
+
+
+def test_non_utf8_is_one_line_error(tmp_path):
+    f = tmp_path / "qa.jsonl"
+    f.write_bytes(b'{"question": "caf\xe9", "answer": "x"}\n')
+    with pytest.raises(DataError, match="not UTF-8"):
+        list(jsonl_rows(f))
 
 
 def test_classification_jsonl_and_csv(tmp_path):

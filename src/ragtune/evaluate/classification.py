@@ -127,7 +127,7 @@ class ClassificationRunner:
             for t in test:
                 if t.id not in cached:
                     t0 = time.perf_counter()
-                    hits = kb.search(t.text, k=k, mode="dense") if kb else []
+                    hits = kb.search(t.text, k=k, mode="dense") if kb and k else []  # 0: no demonstrations
                     demos = [(h.chunk.text, str(h.chunk.metadata.get("label", ""))) for h in reversed(hits)]
                     msgs = self.messages(t.text, demos)
                     g = engine.generate(msgs, params)

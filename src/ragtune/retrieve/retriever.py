@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import numpy as np
 
 from ragtune.config import RetrievalSettings
 from ragtune.embedding import Embedder
+from ragtune.errors import ConfigError
 from ragtune.registry import ModelSpec
 from ragtune.retrieve.fusion import reciprocal_rank_fusion
 from ragtune.retrieve.rerank import rerank
@@ -33,6 +35,22 @@ def _text_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def check_top_k(k: int | None) -> int | None:
+    """``None`` (the ``retrieval.top_k`` default) or a whole number of at least 1; else a one-line error."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ConfigError(f"top_k must be at least 1 (got {k!r}); pass --top-k 1 or more")
+    return int(k)
+
+
+def check_query(query: str) -> str:
+    """A query with some text in it; an empty or blank one is a one-line error."""
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError("the search query is empty; search for something")
+    return query
+
+
 class Retriever:
     """Finds the chunks most relevant to a query.
 
@@ -52,11 +70,10 @@ class Retriever:
     def search(self, query: str, k: int | None = None, mode: str | None = None, where: str | None = None,
                version: int | None = None) -> list[Hit]:
         s = self.settings
-        k = k or s.top_k
+        check_query(query)
+        k = s.top_k if k is None else check_top_k(k)
         mode = mode or s.mode
         if mode not in ("dense", "bm25", "hybrid"):
-            from ragtune.errors import ConfigError
-
             raise ConfigError(f"retrieval mode {mode!r} is not allowed; use one of dense, bm25, hybrid")
         n_cand = max(s.candidates, k)
         t0 = time.perf_counter()

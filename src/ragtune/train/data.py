@@ -80,7 +80,10 @@ def jsonl_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     except UnicodeDecodeError as e:
         raise DataError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from e
     n = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also breaks at U+2028, U+2029, U+0085 and \x1c-\x1e, which
+    # json.dumps(..., ensure_ascii=False) leaves unescaped inside strings.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{p}:{lineno}"
