@@ -153,7 +153,7 @@ class ReaderSettings(_Section):
     """How the answer is drawn from the retrieved passages (generate/reader.py)."""
 
     method: Literal["plain", "focus"] = "focus"
-    focus_sentences: int = Field(2, ge=1, le=50)  # sentences of the passages kept in the prompt
+    focus_sentences: int = Field(1, ge=1, le=50)  # sentences kept in the prompt (1 measured best, tune split)
     clean: bool = True  # drop leaked context lines and preambles ("The answer is") from answers
 
 
