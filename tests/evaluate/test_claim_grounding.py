@@ -35,3 +35,11 @@ def test_supported_when_sentences_carry_supporting_citations():
 def test_wrong_markers_lower_precision_below_the_rule():
     # every sentence has one wrong model marker and one attribution: precision 50% < 80%
     assert response_generation(_results(cited=True, wrong_marker=True)).verdict == "partly supported"
+
+
+def test_report_marks_the_supporting_span_and_escapes_it():
+    from ragtune.evaluate.report.html import _marked
+
+    text = "Denver <won> the game. Von Miller was MVP."
+    assert _marked(text, [[0, 22]]) == "<mark>Denver &lt;won&gt; the game.</mark> Von Miller was MVP."
+    assert _marked(text, []) == "Denver &lt;won&gt; the game. Von Miller was MVP."

@@ -57,6 +57,21 @@ def _fam(results: ComparisonResults, mode: str) -> str:
     return f"<span class=\"fam fam-{esc(family)}\" title=\"{esc(family)}\"></span>"
 
 
+_CITE_HOW = {"model": " (cited by the model)", "attributed": " (attributed)",
+             "unsupported": " (cited by the model, does not support the answer)"}
+
+
+def _marked(text: str, spans) -> str:
+    """The passage, escaped, with its supporting spans in <mark>."""
+    out, at = [], 0
+    for start, end in sorted(tuple(sp) for sp in spans or []):
+        if start < at:
+            continue
+        out += [esc(text[at:start]), f"<mark>{esc(text[start:end])}</mark>"]
+        at = end
+    return "".join(out) + esc(text[at:])
+
+
 def summary_metrics(results: ComparisonResults) -> list[str]:
     """The metric columns of the summary table, in glossary order, then any others."""
     seen = {k for table in results.metrics.values() for k in table}
@@ -211,9 +226,9 @@ def _answer_card(results: ComparisonResults, it: ItemRecord) -> str:
     cites = []
     for c in it.citations:
         text = c.text or next((r.text for r in it.retrieved if r.chunk_id == c.chunk_id), "")
-        mark = "" if c.cited else " (not cited in the text)"
+        mark = _CITE_HOW.get(getattr(c, "method", ""), "" if c.cited else " (not cited)")
         cites.append(f"<li value=\"{int(c.number)}\"><details><summary>{esc(c.source or c.chunk_id)}{mark}"
-                     f"</summary><pre>{esc(text)}</pre></details></li>")
+                     f"</summary><pre>{_marked(text, getattr(c, 'spans', []))}</pre></details></li>")
     cite_html = f"<ol>{''.join(cites)}</ol>" if cites else ""
     retrieved = ""
     if it.retrieved and not it.citations:
