@@ -45,6 +45,8 @@ APPROACHES = {
     "focus": {"reader": "focus", "focus_sentences": 1},
     "focus-2": {"reader": "focus", "focus_sentences": 2},
     "focus-3": {"reader": "focus", "focus_sentences": 3},
+    "focus-sim1": {"reader": "focus", "focus_sentences": 1, "similarity_weight": 1.0},
+    "focus-sim2": {"reader": "focus", "focus_sentences": 1, "similarity_weight": 2.0},
 }
 
 
@@ -104,7 +106,8 @@ def run_approach(s, kb_name: str, qs: list[dict], conf: dict, doc_of: dict[str, 
     from ragtune.pipeline import Pipeline
 
     upd = {"reader": s.reader.model_copy(update={"method": conf["reader"],
-                                                 "focus_sentences": conf.get("focus_sentences", 1)})}
+                                                 "focus_sentences": conf.get("focus_sentences", 1),
+                                                 "similarity_weight": conf.get("similarity_weight", 0.0)})}
     if "system" in conf:
         upd["prompts"] = s.prompts.model_copy(update={"system": conf["system"]})
     pipe = Pipeline(s.model_copy(update=upd), log=False)

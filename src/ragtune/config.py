@@ -155,6 +155,7 @@ class ReaderSettings(_Section):
     method: Literal["plain", "focus"] = "focus"
     focus_sentences: int = Field(1, ge=1, le=50)  # sentences kept in the prompt (1 measured best, tune split)
     clean: bool = True  # drop leaked context lines and preambles ("The answer is") from answers
+    similarity_weight: float = Field(0.0, ge=0)  # embedder cosine beside BM25 in sentence choice (0: tune split tie)
 
 
 class ServeSettings(_Section):

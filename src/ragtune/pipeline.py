@@ -131,7 +131,8 @@ class Pipeline:
             hits = kb_obj.search(question, k=top_k, mode=retrieval, where=where, as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
             method = "plain" if mode == "raft" else (reader or self.settings.reader.method)
-            messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method)
+            messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method,
+                                       embed=kb_obj.embedder.encode)
         else:
             messages = base_messages(question, p, examples)
         answer = Answer(text="", mode=mode, question=question, model=gen.spec.name, adapter=gen.adapter,

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ragtune.cli.common import console, print_json, settings_from
 
-app = typer.Typer(help="Trained models: list, show, delete.", no_args_is_help=True)
+app = typer.Typer(help="Trained models: list, info, delete, export.", no_args_is_help=True)
 
 
 def _size(n: int) -> str:

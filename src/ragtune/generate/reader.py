@@ -4,9 +4,10 @@ Small generators find the right passage but cannot pick the answer out of three 
 they copy the question, talk about "the context", or follow a distractor. Two readers:
 
 - ``plain``: every retrieved chunk, whole, numbered in the prompt (the classic RAG prompt);
-- ``focus``: only the passage sentences that best match the question (BM25-weighted overlap of
-  the question's content words, Robertson & Zaragoza 2009, with idf over the retrieved sentences;
-  ties go to the better-ranked passage), kept under their passage's number. The model reads a few
+- ``focus``: only the passage sentences that best match the question (BM25 of the question's
+  content words, Robertson & Zaragoza 2009, with idf over the retrieved sentences, plus the
+  embedder's cosine of question and sentence; ties go to the better-ranked passage), kept under
+  their passage's number. The model reads a few
   sentences instead of a few hundred tokens, so it reads faster and is distracted less; citations
   are still attributed against the whole chunks.
 
@@ -19,13 +20,18 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from ragtune.config import PromptSettings, ReaderSettings
 from ragtune.generate.base import Message
 from ragtune.generate.prompts import rag_messages
 from ragtune.text import content_tokens, sentence_spans
 from ragtune.types import Hit
+
+Embed = Callable[[list[str]], np.ndarray]  # texts -> unit vectors
 
 READERS = ("plain", "focus")
 
@@ -38,8 +44,14 @@ class Sentence:
     score: float
 
 
-def rank_sentences(question: str, hits: list[Hit], k1: float = 1.2) -> list[Sentence]:
-    """Passage sentences ranked by BM25 of the question's content words (idf over these sentences)."""
+def rank_sentences(question: str, hits: list[Hit], k1: float = 1.2, embed: Embed | None = None,
+                   similarity_weight: float = 0.0) -> list[Sentence]:
+    """Passage sentences ranked by BM25 of the question's content words (idf over these sentences).
+
+    With ``embed`` and a ``similarity_weight`` the score is BM25 scaled to [0, 1] by the best
+    sentence's, plus the weight times the embedder's cosine of question and sentence (hybrid
+    lexical and dense scoring, as in the retriever, at sentence level).
+    """
     q = Counter(content_tokens(question))
     units = []
     for n, h in enumerate(hits, start=1):
@@ -58,15 +70,23 @@ def rank_sentences(question: str, hits: list[Hit], k1: float = 1.2) -> list[Sent
                 idf = math.log(1 + (len(units) - df[t] + 0.5) / (df[t] + 0.5))
                 score += idf * tf[t] * (k1 + 1) / (tf[t] + k1 * (0.25 + 0.75 * length / avg))
         out.append(Sentence(n, s, e, score))
+    if embed is not None and similarity_weight > 0:
+        top = max(x.score for x in out) or 1.0
+        vecs = embed([question] + [hits[x.passage - 1].chunk.text[x.start:x.end] for x in out])
+        sims = vecs[1:] @ vecs[0]
+        out = [Sentence(x.passage, x.start, x.end, x.score / top + similarity_weight * float(sim))
+               for x, sim in zip(out, sims, strict=True)]
     return sorted(out, key=lambda x: (-x.score, x.passage, x.start))
 
 
-def focus_hits(question: str, hits: list[Hit], n_sentences: int) -> tuple[list[Hit], list[int]]:
+def focus_hits(question: str, hits: list[Hit], n_sentences: int, embed: Embed | None = None,
+               similarity_weight: float = 0.0) -> tuple[list[Hit], list[int]]:
     """The hits cut to their best-matching sentences, and the original numbers of the hits kept.
 
     The sentences keep their order inside each passage; passages keep their retrieval order.
     """
-    ranked = [s for s in rank_sentences(question, hits) if s.score > 0][:n_sentences]
+    ranked = [s for s in rank_sentences(question, hits, embed=embed, similarity_weight=similarity_weight)
+              if s.score > 0][:n_sentences]
     if not ranked:
         return hits[:1], [1] if hits else []
     keep: dict[int, list[Sentence]] = {}
@@ -82,11 +102,12 @@ def focus_hits(question: str, hits: list[Hit], n_sentences: int) -> tuple[list[H
 
 
 def reader_messages(question: str, hits: list[Hit], p: PromptSettings, r: ReaderSettings,
-                    examples: list[tuple[str, str]] | None = None, method: str | None = None) -> list[Message]:
+                    examples: list[tuple[str, str]] | None = None, method: str | None = None,
+                    embed: Embed | None = None) -> list[Message]:
     """The prompt of the chosen reader (``r.method`` unless ``method`` is given)."""
     method = method or r.method
     if method == "focus":
-        kept, numbers = focus_hits(question, hits, r.focus_sentences)
+        kept, numbers = focus_hits(question, hits, r.focus_sentences, embed, r.similarity_weight)
         return rag_messages(question, kept, p, examples, numbers=numbers)
     return rag_messages(question, hits, p, examples)
 
