@@ -57,22 +57,19 @@ def test_rag_beats_closed_book_and_cites(squad_kb):
     assert a.kb_version == 1 and a.timings["decode_tok_s"] > 0
 
 
-def test_focus_reader_beats_plain_reading_and_cites_the_gold_passage(squad_kb):
+def test_answers_cite_the_gold_passage_without_model_written_markers(squad_kb):
     s, kb, _, qs = squad_kb
     pipe = Pipeline(s, log=False)
     sample = qs[8:28]
-    found = {}
-    for reader in ("plain", "focus"):
-        answers = [pipe.ask(q["question"], mode="rag", kb="squad", reader=reader) for q in sample]
-        found[reader] = sum(contains_answer(a.text, q["answers"]) for a, q in zip(answers, sample, strict=True))
-    assert found["focus"] > found["plain"], found
+    answers = [pipe.ask(q["question"], mode="rag", kb="squad") for q in sample]
     # citations do not depend on the model writing [n]: answers that hold the gold answer cite a passage holding it
     right = [(a, q) for a, q in zip(answers, sample, strict=True) if contains_answer(a.text, q["answers"])]
+    assert len(right) >= 5
     cited_gold = sum(any(c.cited and contains_answer(c.text, q["answers"]) for c in a.citations) for a, q in right)
     assert cited_gold >= 0.8 * len(right)
     a = right[0][0]
     c = next(c for c in a.citations if c.cited)
-    assert c.method in ("model", "attributed") and c.spans and a.reader == "focus"
+    assert c.method in ("model", "attributed") and c.spans and a.reader == "plain"
     assert {"retrieve_ms", "prompt_ms", "decode_ms", "cite_ms"} <= set(a.timings)
 
 

@@ -39,7 +39,7 @@ from ragtune.errors import ConfigError
 from ragtune.names import NAME_PATTERN
 
 QA_MODES = ("base", "rag", "ft", "ft+rag", "raft")
-QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/plain", "rag/whole", "rag/dense", "rag/bm25")
+QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/plain", "rag/whole", "rag/focus", "rag/dense", "rag/bm25")
 CLS_MODES = ("zero-shot", "rag", "ft")
 CLS_VARIANTS = ("ft/embedder",)
 

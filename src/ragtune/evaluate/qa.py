@@ -47,7 +47,8 @@ DESCRIPTIONS = {
     "rag/few-shot": "RAG with worked examples from the training split before the question",
     "rag/plain": "RAG with a plain prompt (no instruction to answer briefly and cite): what the short-answer "
                  "prompt of `rag` adds",
-    "rag/whole": "RAG reading the whole retrieved chunks (reader plain): what the focus reader of `rag` adds",
+    "rag/whole": "RAG reading the whole retrieved chunks (reader plain)",
+    "rag/focus": "RAG reading only the passage sentence that best matches the question (reader focus)",
     "rag/dense": "RAG with dense retrieval only",
     "rag/bm25": "RAG with BM25 retrieval only",
     "ft": "LoRA on the documents + training questions, closed-book",
@@ -242,6 +243,8 @@ class QARunner:
             kw["retrieval"] = mode.split("/")[1]
         if mode == "rag/whole":
             kw["reader"] = "plain"
+        if mode == "rag/focus":
+            kw["reader"] = "focus"
         if head == "base":
             return self.pipe.ask(question, mode="base", examples=examples)
         if mode == "rag/plain":
@@ -314,7 +317,7 @@ class QARunner:
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, answers: dict[str, dict[str, ItemRecord]], test: list[Question]) -> None:
         emb = open_kb(self.s, "docs").embedder
-        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/whole": "base",
+        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/whole": "base", "rag/focus": "base",
                   "rag/dense": "base",
                   "rag/bm25": "base", "ft+rag": "ft"}
         for mode, recs in answers.items():

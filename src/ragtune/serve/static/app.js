@@ -199,7 +199,7 @@ function highlighted(text, spans) {
 
 function showCitations(card, citations) {
   const box = $(".cites", card);
-  box.replaceChildren(...citations.map((c) => el("details", c.cited ? { open: "" } : {},
+  box.replaceChildren(...citations.map((c) => el("details", {},
     el("summary", {}, el("span", { class: "n" }, `[${c.number}] `), c.title || c.source,
       c.method ? el("span", { class: c.cited ? "cited" : "unsupported" }, HOW[c.method] || "") : "",
       el("span", { class: "src" }, ` · score ${c.score.toFixed(3)}`)),
