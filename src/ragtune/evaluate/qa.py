@@ -317,7 +317,8 @@ class QARunner:
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, answers: dict[str, dict[str, ItemRecord]], test: list[Question]) -> None:
         emb = open_kb(self.s, "docs").embedder
-        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/whole": "base", "rag/focus": "base",
+        closed = {"rag": "base", "rag/top1": "base", "rag/few-shot": "base", "rag/plain": "base", "rag/whole": "base",
+                  "rag/focus": "base",
                   "rag/dense": "base",
                   "rag/bm25": "base", "ft+rag": "ft"}
         for mode, recs in answers.items():
