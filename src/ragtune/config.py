@@ -86,6 +86,9 @@ class IngestSettings(_Section):
     json_title_field: str = "title"
     json_id_field: str = "id"
     csv_text_column: str = "text"
+    json_max_depth: int = Field(200, ge=1, le=800)  # nesting of [ and {; deeper files are skipped
+    csv_max_field_mb: float = Field(1.0, gt=0)  # one CSV value; a longer one skips the file
+    follow_symlinks_outside: bool = False  # follow links whose target lies outside the folder
     batch_size: int = Field(64, ge=1)
     extensions: list[str] = Field(
         default_factory=lambda: [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl", ".csv"]

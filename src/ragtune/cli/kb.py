@@ -91,6 +91,14 @@ def delete(ctx: typer.Context, name: str, yes: bool = typer.Option(False, "--yes
     console.print(f"deleted knowledge base {name}")
 
 
+def _interrupted(kbo: KnowledgeBase, before: int) -> str:
+    """What Ctrl-C left: the store commits a version whole or not at all, so say which."""
+    now = kbo.store.version()
+    if now == before:
+        return f"interrupted: nothing was changed, version {now} of {kbo.name} is still current"
+    return f"interrupted after the commit: version {now} of {kbo.name} is complete and current"
+
+
 def ingest(ctx: typer.Context,
            paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .pdf .json .jsonl .csv)."),
            kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
@@ -103,7 +111,13 @@ def ingest(ctx: typer.Context,
     s = settings_from(ctx, ingest__json_text_field=text_field, ingest__csv_text_column=text_column)
     if create:
         KnowledgeBase.create(s, kb, exist_ok=True)
-    rep = open_kb(s, kb).ingest(list(paths), sync=sync, show_progress=not as_json)
+    kbo = open_kb(s, kb)
+    before = kbo.store.version()
+    try:
+        rep = kbo.ingest(list(paths), sync=sync, show_progress=not as_json)
+    except KeyboardInterrupt:
+        err.print(f"[yellow]{_interrupted(kbo, before)}[/]", highlight=False)
+        raise typer.Exit(130) from None
     if as_json:
         print_json(rep.to_dict())
     else:

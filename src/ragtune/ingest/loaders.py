@@ -15,15 +15,20 @@ Document ids are stable across runs, so re-ingesting replaces instead of duplica
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from ragtune.config import IngestSettings
 from ragtune.errors import IngestError
 from ragtune.types import Document
 
+_log = logging.getLogger(__name__)
 _BINARY_SNIFF_BYTES = 8192
 _UTF8_BOM = b"\xef\xbb\xbf"
 # Known binary signatures, for a message that says what the file is.
@@ -58,15 +64,34 @@ def _norm_ext(ext: str) -> str:
     return ext if ext.startswith(".") else "." + ext
 
 
-def iter_files(paths: list[str | Path], extensions: list[str]) -> Iterator[Path]:
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file or link found in a folder and left out, with the one line that says why."""
+
+    path: Path  # as found in the folder: the link, not what it points to
+    error: str
+    target: Path | None = None  # where a link outside the folder points
+
+
+def _log_skip(skipped: SkippedFile) -> None:
+    _log.warning("skipped %s", skipped.error)
+
+
+def iter_files(paths: list[str | Path], extensions: list[str], follow_outside: bool = False,
+               on_skip: Callable[[SkippedFile], None] | None = None) -> Iterator[Path]:
     """Yield the files to ingest, each once, in a stable order.
 
     Files named directly are yielded whatever their extension (``load_file`` then says clearly
     why it cannot read them); folders are walked recursively in sorted order, skipping hidden
     files and folders (``.git``, ``.ragtune``) and keeping only ``extensions``.
+
+    A symbolic link in a folder is followed only when its target lies inside that folder, or
+    anywhere with ``follow_outside`` (``ingest.follow_symlinks_outside``). A link outside, a
+    broken link and a link loop go to ``on_skip`` (default: a logged warning), one line each.
     """
     wanted = {_norm_ext(e) for e in extensions}
     seen: set[Path] = set()
+    skip = on_skip or _log_skip
 
     def once(p: Path) -> bool:
         key = p.resolve()
@@ -81,16 +106,72 @@ def iter_files(paths: list[str | Path], extensions: list[str]) -> Iterator[Path]
             if once(root):
                 yield root
         elif root.is_dir():
-            for folder, dirs, files in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    p = Path(folder) / name
-                    if name.startswith(".") or p.suffix.lower() not in wanted or not p.is_file():
-                        continue
-                    if once(p):
-                        yield p
+            yield from (p for p in _walk(root, wanted, follow_outside, skip) if once(p))
+        elif root.is_symlink():
+            raise IngestError(f"{raw}: a symbolic link that leads to no file (broken or a loop); fix or "
+                              "remove the link")
         else:
             raise IngestError(f"{raw}: no such file or folder; check the path")
+
+
+def _walk(root: Path, wanted: set[str], follow_outside: bool,
+          skip: Callable[[SkippedFile], None]) -> Iterator[Path]:
+    """The wanted files under ``root``, top-down in sorted order, without recursion.
+
+    Every folder is walked once, by its real path, so links to folders cannot loop.
+    """
+    top = root.resolve()
+    visited = {top}
+    stack: list[tuple[Path, tuple[Path, ...]]] = [(root, (top,))]  # (folder, real folders down to it)
+    while stack:
+        folder, chain = stack.pop()
+        subfolders = []
+        for p in _list(folder, skip):
+            real = _follow(p, top, chain, wanted, follow_outside, skip) if p.is_symlink() else chain[-1] / p.name
+            if real is None:
+                continue
+            if real.is_dir():
+                if real not in visited:
+                    visited.add(real)
+                    subfolders.append((p, (*chain, real)))
+            elif p.suffix.lower() in wanted and real.is_file():
+                yield p
+        stack.extend(reversed(subfolders))
+
+
+def _list(folder: Path, skip: Callable[[SkippedFile], None]) -> list[Path]:
+    """The entries of ``folder`` that are not hidden, sorted by name."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith("."))
+    except OSError as e:
+        skip(SkippedFile(folder, f"{folder}: cannot list the folder ({e.strerror}); check its permissions"))
+        return []
+    return [folder / name for name in names]
+
+
+def _follow(link: Path, top: Path, chain: tuple[Path, ...], wanted: set[str], follow_outside: bool,
+            skip: Callable[[SkippedFile], None]) -> Path | None:
+    """Where ``link`` leads when the symlink policy allows following it; else None (reported)."""
+    try:
+        real = Path(os.path.realpath(link, strict=True))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            skip(SkippedFile(link, f"{link}: a symbolic link loop (the links point at each other); remove "
+                                   "or fix the link"))
+        elif link.suffix.lower() in wanted:
+            skip(SkippedFile(link, f"{link}: a broken symbolic link (its target does not exist); remove or "
+                                   "fix the link"))
+        return None
+    if real in chain:
+        skip(SkippedFile(link, f"{link}: a symbolic link loop (it points to {real}, a folder that holds "
+                               "it); remove the link"))
+        return None
+    if not (real.is_relative_to(top) or follow_outside):
+        if real.is_dir() or link.suffix.lower() in wanted:
+            skip(SkippedFile(link, f"{link}: a symbolic link to {real}, outside the folder {top}; "
+                                   "set ingest.follow_symlinks_outside = true to follow it", real))
+        return None
+    return real
 
 
 def file_hash(path: Path) -> str:
@@ -407,10 +488,37 @@ def _rows_to_docs(
     return docs
 
 
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text``, outside strings, found without parsing it."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _parse_json(path: Path, where: str, text: str, settings: IngestSettings) -> Any:
+    """``json.loads`` that refuses, in one line, nesting deeper than ``ingest.json_max_depth``.
+
+    The parser recurses once per level, so a file nested 10,000 deep would end in a
+    RecursionError; the depth is checked first, from the brackets alone.
+    """
+    limit = settings.json_max_depth
+    fix = "flatten the data or raise ingest.json_max_depth"
+    if text.count("[") + text.count("{") > limit and (depth := json_depth(text)) > limit:
+        raise IngestError(f"{path}: {where} nests {depth} levels deep, more than ingest.json_max_depth = "
+                          f"{limit}; {fix}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise IngestError(f"{path}: {where} nests too deep for the JSON parser; {fix}") from None
+
+
 def _load_json(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
     text = _decode(path, data)
     try:
-        value = json.loads(text)
+        value = _parse_json(path, "the JSON", text, settings)
     except json.JSONDecodeError as e:
         raise IngestError(
             f"{path}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); fix the file"
@@ -434,7 +542,7 @@ def _load_jsonl(path: Path, data: bytes, settings: IngestSettings) -> list[Docum
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _parse_json(path, f"line {n}", line, settings)
         except json.JSONDecodeError as e:
             raise IngestError(
                 f"{path}: line {n} is not valid JSON ({e.msg} at column {e.colno}); fix or remove that line"
@@ -447,8 +555,29 @@ def _load_jsonl(path: Path, data: bytes, settings: IngestSettings) -> list[Docum
     return _rows_to_docs(path, rows, settings.json_text_field, "ingest.json_text_field", settings, "jsonl")
 
 
+_CSV_LIMIT_LOCK = threading.Lock()  # csv.field_size_limit is one setting for the whole process
+
+
+@contextmanager
+def _csv_field_limit(settings: IngestSettings) -> Iterator[None]:
+    """Parse with the field limit of ``ingest.csv_max_field_mb``, then put the old limit back."""
+    limit = int(settings.csv_max_field_mb * 1024 * 1024)
+    with _CSV_LIMIT_LOCK:
+        old = csv.field_size_limit(limit)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(old)
+
+
 def _load_csv(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
     text = _decode(path, data)
+    with _csv_field_limit(settings):
+        rows = _csv_rows(path, text, settings)
+    return _rows_to_docs(path, rows, settings.csv_text_column, "ingest.csv_text_column", settings, "csv")
+
+
+def _csv_rows(path: Path, text: str, settings: IngestSettings) -> list[tuple[str, int, dict[str, Any]]]:
     first_line = text.split("\n", 1)[0]
     # Comma unless the header clearly uses another separator (European spreadsheets use ';').
     delimiter = "," if "," in first_line else next((d for d in ";\t|" if d in first_line), ",")
@@ -475,10 +604,15 @@ def _load_csv(path: Path, data: bytes, settings: IngestSettings) -> list[Documen
                 )
             rows.append((where, line, dict(zip(header, values, strict=False))))
     except csv.Error as e:
+        if "field limit" in str(e):
+            raise IngestError(
+                f"{path}: line {reader.line_num} has a value longer than ingest.csv_max_field_mb = "
+                f"{settings.csv_max_field_mb:g} MB; split that value or raise ingest.csv_max_field_mb"
+            ) from None
         raise IngestError(
             f"{path}: not a valid CSV file near line {reader.line_num} ({e}); fix the file"
         ) from None
-    return _rows_to_docs(path, rows, col, "ingest.csv_text_column", settings, "csv")
+    return rows
 
 
 Loader = Callable[[Path, bytes, IngestSettings], list[Document]]

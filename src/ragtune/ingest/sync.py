@@ -2,13 +2,15 @@
 
 A file whose bytes hash to what the store already holds for its path is skipped without
 being parsed; a changed file has its chunks replaced; with ``sync=True`` files that are gone
-from the given folders are removed. All changes of one call land as one new version, or
-none at all: a bad file is reported and skipped, and an error or Ctrl-C half-way rolls the
-store back to where it was.
+from the given folders are removed, and so is what a link in them led to once the link is
+skipped (a link outside its folder is, unless ``ingest.follow_symlinks_outside``). All
+changes of one call land as one new version, or none at all: a bad file is reported and
+skipped, and an error or Ctrl-C half-way rolls the store back to where it was.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from ragtune.config import Settings
 from ragtune.embedding import Embedder
 from ragtune.errors import IngestError
 from ragtune.ingest.chunker import chunk_document, token_counter
-from ragtune.ingest.loaders import file_hash, iter_files, load_file
+from ragtune.ingest.loaders import SkippedFile, file_hash, iter_files, load_file
 from ragtune.progress import progress
 from ragtune.store.base import Store
 from ragtune.types import Chunk, Document
@@ -97,7 +99,10 @@ def sync_paths(store: Store, embedder: Embedder, paths: list[str | Path], settin
                sync: bool = False, show_progress: bool | None = None, note: str = "") -> IngestReport:
     rep = IngestReport()
     t0 = time.perf_counter()
-    files = list(iter_files(paths, settings.ingest.extensions))
+    skipped: list[SkippedFile] = []
+    files = list(iter_files(paths, settings.ingest.extensions, settings.ingest.follow_symlinks_outside,
+                            skipped.append))
+    rep.failed.extend((os.path.abspath(s.path), s.error) for s in skipped)
     known = store.sources()
     chunker = _LazyChunker(embedder, settings)
     chunks: list[Chunk] = []
@@ -133,7 +138,9 @@ def sync_paths(store: Store, embedder: Embedder, paths: list[str | Path], settin
                 replace.append(src)
         if sync:
             roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
-            rep.removed = sorted(s for s in known if s not in seen and _under(s, roots))
+            # also what a link in the folder led to before the link was skipped (e.g. outside it)
+            left_out = {str(s.target) for s in skipped if s.target is not None}
+            rep.removed = sorted(s for s in known if s not in seen and (_under(s, roots) or s in left_out))
         t1 = time.perf_counter()
         vectors = None
         if chunks:
