@@ -150,7 +150,7 @@ def attribution_precision(s, kb, qs: list[dict], paras: dict[str, str]) -> dict[
         a = q["answers"][0]
         q_words = q["question"].rstrip("?").strip()
         for kind, sentence in (("gold answer alone", a), ("answer in the question's words", f"{q_words}: {a}.")):
-            cites, sents = attribute(sentence, hits, s.citations, embed)
+            cites, sents = attribute(sentence, hits, s.citations, embed, question=q["question"])
             got = [x for x in sents if x.citation is not None]
             if not got:
                 continue  # no citation made: recall, not precision

@@ -95,6 +95,16 @@ class IngestSettings(_Section):
     )
 
 
+class StoreSettings(_Section):
+    """Where new knowledge bases keep their chunks: a name in ``ragtune.store.STORES``.
+
+    Checked against that table when a knowledge base is created (third-party backends register
+    at import, after settings load); an existing knowledge base keeps the backend it was made with.
+    """
+
+    backend: str = Field("lance", min_length=1)
+
+
 class RetrievalSettings(_Section):
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     top_k: int = Field(3, ge=1, le=1000)
@@ -183,6 +193,7 @@ class Settings(_Section):
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     prompts: PromptSettings = Field(default_factory=PromptSettings)

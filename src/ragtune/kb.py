@@ -1,8 +1,10 @@
 """Knowledge bases: named, versioned collections of chunks, one per knowledge source.
 
-Everything lives under ``<data_dir>/kbs/<name>/``: ``kb.json`` (what built it), the LanceDB
-table and the version record. A KB remembers its embedder; opening it with another one is an
-error, since vectors from two models cannot be compared.
+Everything lives under ``<data_dir>/kbs/<name>/``: ``kb.json`` (what built it) and the store's
+files (for the built-in LanceDB backend: the table and the version record). A KB remembers its
+embedder; opening it with another one is an error, since vectors from two models cannot be
+compared. It also remembers its store backend (``store.backend`` when it was created; ``lance``
+for knowledge bases made before the setting existed) and talks to it only through ``Store``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ragtune.registry import resolve
 from ragtune.retrieve import Retriever
 from ragtune.retrieve.retriever import check_query, check_top_k
 from ragtune.runlog import RunLog
-from ragtune.store.lance import LanceStore, sql_quote
+from ragtune.store import Filters, Store, open_store, store_class
 from ragtune.types import Hit
 
 
@@ -36,17 +38,7 @@ def kb_root(settings: Settings, name: str) -> Path:
     return Path(settings.data_dir) / "kbs" / check_name(name)
 
 
-def filters_to_where(filters: dict[str, str] | None, where: str | None = None) -> str | None:
-    """``{"title": "Paris"}`` -> ``title = 'Paris'``; combined with a raw SQL ``where`` by AND."""
-    allowed = {"source", "title", "doc_id", "page", "chunk_id"}
-    parts = []
-    for k, v in (filters or {}).items():
-        if k not in allowed:
-            raise KnowledgeBaseError(f"cannot filter on {k!r}; use one of {', '.join(sorted(allowed))} or --where SQL")
-        parts.append(f"{k} = {int(v)}" if k == "page" else f"{k} = {sql_quote(str(v))}")
-    if where:
-        parts.append(f"({where})")
-    return " AND ".join(parts) or None
+DEFAULT_BACKEND = "lance"  # the store of a kb.json written before kb.json recorded one
 
 
 class KnowledgeBase:
@@ -58,7 +50,7 @@ class KnowledgeBase:
         self.root = kb_root(settings, name)
         self.meta = meta
         self._embedder: Embedder | None = None
-        self._store: LanceStore | None = None
+        self._store: Store | None = None
         self._retriever: Retriever | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -69,13 +61,15 @@ class KnowledgeBase:
             if exist_ok:
                 return cls.open(settings, name)
             raise KnowledgeBaseError(f"knowledge base {name!r} already exists; pick another name or delete it first")
+        backend = settings.store.backend
+        store_class(backend)  # an unknown backend fails before anything is loaded or written
         spec = resolve(settings.models.embedder, settings)
         emb = get_embedder(spec)
         meta = {"name": name, "description": description, "created": time.time(),
                 "embedder": spec.name, "embedder_path": spec.path, "embedder_fingerprint": spec.fingerprint(),
-                "dim": emb.dim, "chunking": settings.chunking.model_dump()}
+                "dim": emb.dim, "chunking": settings.chunking.model_dump(), "store": backend}
         root.mkdir(parents=True, exist_ok=True)
-        LanceStore(root, emb.dim)
+        open_store(backend, root, emb.dim)
         tmp = root / "kb.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1))
         tmp.replace(root / "kb.json")
@@ -115,9 +109,9 @@ class KnowledgeBase:
         return self._embedder
 
     @property
-    def store(self) -> LanceStore:
+    def store(self) -> Store:
         if self._store is None:
-            self._store = LanceStore(self.root, int(self.meta["dim"]))
+            self._store = open_store(self.meta.get("store", DEFAULT_BACKEND), self.root, int(self.meta["dim"]))
         return self._store
 
     @property
@@ -162,12 +156,17 @@ class KnowledgeBase:
             run.update(rep.to_dict())
         return rep
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None, where: str | None = None,
-               as_of: int | None = None) -> list[Hit]:
-        """The ranked chunks for ``query``; ``k=None`` is ``retrieval.top_k``; k < 1 or a blank query is an error."""
+    def search(self, query: str, k: int | None = None, mode: str | None = None, filters: Filters | None = None,
+               where: str | None = None, as_of: int | None = None) -> list[Hit]:
+        """The ranked chunks for ``query``; ``k=None`` is ``retrieval.top_k``; k < 1 or a blank query is an error.
+
+        ``filters``: field -> value or list of values on ``ragtune.store.FILTER_FIELDS``, e.g.
+        ``{"source": "/docs/a.txt"}``. ``where``: a raw filter in the store's own language
+        (LanceDB SQL for the built-in backend); a backend without one refuses it.
+        """
         check_query(query)
         k = check_top_k(k)
-        return self.retriever.search(query, k=k, mode=mode, where=where, version=as_of)
+        return self.retriever.search(query, k=k, mode=mode, filters=filters, version=as_of, where=where)
 
     def version(self) -> int:
         return self.store.version()

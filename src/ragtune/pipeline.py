@@ -23,6 +23,7 @@ from ragtune.generate.reader import READERS, clean_answer, reader_messages
 from ragtune.kb import open_kb
 from ragtune.registry import ModelSpec, resolve
 from ragtune.runlog import RunLog
+from ragtune.store import Filters
 from ragtune.types import Answer
 
 MODES = ("base", "rag", "ft", "ft+rag", "raft")
@@ -98,7 +99,7 @@ class Pipeline:
 
     def ask_stream(self, question: str, mode: str = "rag", kb: str | None = None, model: str | None = None,
                    top_k: int | None = None, retrieval: str | None = None, where: str | None = None,
-                   as_of: int | None = None, max_tokens: int | None = None,
+                   as_of: int | None = None, max_tokens: int | None = None, filters: Filters | None = None,
                    examples: list[tuple[str, str]] | None = None,
                    reader: str | None = None) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the finished ``Answer``.
@@ -128,7 +129,7 @@ class Pipeline:
         if kb_obj is not None:
             kb_obj.embedder.model  # noqa: B018 (load it now, so loading is not counted as retrieval)
             timings["load_ms"] = (time.perf_counter() - t0) * 1e3
-            hits = kb_obj.search(question, k=top_k, mode=retrieval, where=where, as_of=as_of)
+            hits = kb_obj.search(question, k=top_k, mode=retrieval, filters=filters, where=where, as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
             method = "plain" if mode == "raft" else (reader or self.settings.reader.method)
             messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method,
@@ -167,7 +168,8 @@ class Pipeline:
                 t_cite = time.perf_counter()
                 cfg = self.settings.citations
                 embed = kb_obj.embedder.encode if cfg.use_embedder else None
-                answer.citations, answer.sentences = attribute(answer.text, hits, cfg, embed, p.no_answer)
+                answer.citations, answer.sentences = attribute(answer.text, hits, cfg, embed, p.no_answer,
+                                                               question=question)
                 timings["cite_ms"] = (time.perf_counter() - t_cite) * 1e3
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         answer.timings = timings

@@ -82,3 +82,14 @@ def test_embedder_similarity_rescues_a_paraphrase_with_weak_overlap():
 def test_no_answer_sentence_is_not_cited():
     cites, sents = attribute("I don't know.", _hits(), no_answer="I don't know.")
     assert not any(c.cited for c in cites)
+
+
+def test_the_question_words_do_not_decide_which_passage_supports_the_answer():
+    # Passage 1 shares more of the restated topic words; only passage 2 holds what the answer adds.
+    topic = [Hit(Chunk("a", "a", "/a.txt", "The Super Bowl 50 halftime show at Levi's Stadium drew a crowd."), 0.9),
+             Hit(Chunk("b", "b", "/b.txt", "Coldplay headlined the Super Bowl halftime show."), 0.8)]
+    q = "Who headlined the Super Bowl 50 halftime show at Levi's Stadium?"
+    answer = "The Super Bowl 50 halftime show at Levi's Stadium was headlined by Coldplay."
+    assert attribute(answer, topic)[1][0].citation == 1  # without the question, topic words win
+    cites, sents = attribute(answer, topic, question=q)
+    assert sents[0].citation == 2 and cites[1].cited and not cites[0].cited

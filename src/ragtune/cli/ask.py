@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.text import Text
 
 from ragtune.cli.common import console, parse_filters, print_json, settings_from
-from ragtune.kb import filters_to_where
 from ragtune.pipeline import MODES, Pipeline
 from ragtune.types import Answer
 
@@ -31,11 +30,10 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     """Answer a question. RAG by default: retrieve, generate, cite; says it does not know when nothing fits."""
     s = settings_from(ctx)
     pipe = Pipeline(s)
-    where = filters_to_where(parse_filters(filters))
     stream = not (as_json or no_stream or show_prompt)
     answer: Answer | None = None
     for piece in pipe.ask_stream(question, mode=mode, kb=kb, model=model, top_k=top_k, retrieval=retrieval,
-                                 where=where, as_of=as_of, max_tokens=max_tokens, reader=reader):
+                                 filters=parse_filters(filters), as_of=as_of, max_tokens=max_tokens, reader=reader):
         if isinstance(piece, Answer):
             answer = piece
         elif stream:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ragtune.cli.common import console, err, parse_filters, print_json, settings_from
-from ragtune.kb import KnowledgeBase, filters_to_where, list_kbs, open_kb
+from ragtune.kb import KnowledgeBase, list_kbs, open_kb
 
 app = typer.Typer(help="Create, inspect and delete knowledge bases.", no_args_is_help=True)
 
@@ -145,13 +145,14 @@ def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to lo
            top_k: int = typer.Option(None, "--top-k", "-n", help="How many chunks (retrieval.top_k)."),
            mode: str = typer.Option(None, "--mode", "-m", help="dense, bm25 or hybrid (retrieval.mode)."),
            filters: list[str] = typer.Option(None, "--filter", "-f", help="key=value on source, title, doc_id, page."),
-           where: str = typer.Option(None, "--where", help="SQL filter over the chunk columns."),
+           where: str = typer.Option(None, "--where", help="Raw filter in the store's own language: LanceDB SQL "
+                                     "over the chunk columns (lance backend only)."),
            as_of: int = typer.Option(None, "--as-of", help="Search an earlier knowledge-base version."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Print the ranked chunks for a query, with scores and sources."""
     s = settings_from(ctx, retrieval__mode=mode)
     kbo = open_kb(s, kb)
-    hits = kbo.search(query, k=top_k, where=filters_to_where(parse_filters(filters), where), as_of=as_of)
+    hits = kbo.search(query, k=top_k, filters=parse_filters(filters), where=where, as_of=as_of)
     if as_json:
         return print_json({"query": query, "hits": [h.to_dict() for h in hits], "timings": kbo.retriever.last_timings})
     if not hits:

@@ -6,7 +6,10 @@ passages: the share of the sentence's content words found in a passage sentence 
 Dziri et al. 2022), optionally rescued by the embedder's cosine when the overlap is weaker (the
 retrieval-based attribution of Gao et al. 2023, RARR / ALCE, without an NLI model). A sentence
 whose best span passes the thresholds of ``[citations]`` gets that passage, with the span's
-character offsets in the chunk. Markers the model wrote itself are checked the same way: a
+character offsets in the chunk. Given the question, the words an answer sentence merely repeats
+from it are the topic, not the claim: among the spans that pass, the one holding most of the
+sentence's *other* words wins, so "The Super Bowl 50 MVP was Von Miller" is attributed by "Von
+Miller", not by the "Super Bowl 50" every passage shares. Markers the model wrote itself are checked the same way: a
 marker whose passage does not support its sentence is reported as unsupported.
 """
 
@@ -71,19 +74,27 @@ class _Best:
     span: _Span
     overlap: float
     similarity: float | None
+    new: float = 0.0  # share of the sentence's words not taken from the question found in the span
 
 
 def _align(tokens: set[str], sentence: str, spans: list[_Span], cfg: CitationSettings,
-           embed: Embed | None, span_vecs: dict[int, np.ndarray]) -> dict[int, _Best]:
-    """The best-supporting span of each passage for one answer sentence (only passages that support it)."""
+           embed: Embed | None, span_vecs: dict[int, np.ndarray],
+           given: frozenset[str] = frozenset()) -> dict[int, _Best]:
+    """The best-supporting span of each passage for one answer sentence (only passages that support it).
+
+    ``given`` are the question's words: the thresholds count every word, the choice between
+    passing spans counts first the words the sentence adds to the question.
+    """
+    new = tokens - given
     best: dict[int, _Best] = {}
     weak = []
     for i, sp in enumerate(spans):
         overlap = len(tokens & sp.tokens) / len(tokens)
         if overlap >= cfg.min_overlap:
+            fresh = len(new & sp.tokens) / len(new) if new else 0.0
             cur = best.get(sp.passage)
-            if cur is None or overlap > cur.overlap:
-                best[sp.passage] = _Best(sp, overlap, None)
+            if cur is None or (fresh, overlap) > (cur.new, cur.overlap):
+                best[sp.passage] = _Best(sp, overlap, None, fresh)
         elif embed is not None and overlap >= cfg.similarity_overlap:
             weak.append((i, overlap))
     if weak and embed is not None:
@@ -99,20 +110,23 @@ def _align(tokens: set[str], sentence: str, spans: list[_Span], cfg: CitationSet
             sim = float(span_vecs[i] @ qv)
             sp = spans[i]
             if sim >= cfg.min_similarity and sp.passage not in best:
-                best[sp.passage] = _Best(sp, overlap, sim)
+                best[sp.passage] = _Best(sp, overlap, sim, len(new & sp.tokens) / len(new) if new else 0.0)
     return best
 
 
 def attribute(answer: str, hits: Sequence[Hit], cfg: CitationSettings | None = None,
-              embed: Embed | None = None, no_answer: str = "") -> tuple[list[Citation], list[SentenceSupport]]:
+              embed: Embed | None = None, no_answer: str = "", question: str = ""
+              ) -> tuple[list[Citation], list[SentenceSupport]]:
     """Citations for ``answer`` over ``hits`` (numbered 1..n as in the prompt) and each sentence's support.
 
     Every passage gets a ``Citation``; ``cited`` is True when it supports at least one sentence,
     ``method`` says whether the model wrote the marker or ragtune attributed it. With
-    ``cfg.attribute`` off only the model's own markers are checked.
+    ``cfg.attribute`` off only the model's own markers are checked. ``question`` (optional) lets
+    the choice between supporting spans look past the words the answer repeats from it.
     """
     cfg = cfg or CitationSettings()
     spans = _passage_spans(hits)
+    given = frozenset(content_tokens(question)) if question else frozenset()
     span_vecs: dict[int, np.ndarray] = {}
     cites = [Citation(n, h.chunk.chunk_id, h.chunk.doc_id, h.chunk.source, h.chunk.text, h.score, cited=False)
              for n, h in enumerate(hits, start=1)]
@@ -128,13 +142,13 @@ def attribute(answer: str, hits: Sequence[Hit], cfg: CitationSettings | None = N
         if not tokens or (skip and normalize_answer(plain) == skip):
             sup.unsupported_markers = list(written)
             continue
-        best = _align(tokens, plain, spans, cfg, embed, span_vecs)
+        best = _align(tokens, plain, spans, cfg, embed, span_vecs, given)
         sup.unsupported_markers = [n for n in written if n not in best]
         chosen = next((n for n in written if n in best), None)
         method = "model"
         if chosen is None and cfg.attribute and best:
-            # the strongest span; ties go to the better-ranked passage
-            chosen = max(best, key=lambda n: (best[n].overlap, best[n].similarity or 0.0, -n))
+            # the span holding most of what the sentence adds; ties go to the better-ranked passage
+            chosen = max(best, key=lambda n: (best[n].new, best[n].overlap, best[n].similarity or 0.0, -n))
             method = "attributed"
         if chosen is None:
             continue
@@ -155,6 +169,6 @@ def attribute(answer: str, hits: Sequence[Hit], cfg: CitationSettings | None = N
 
 
 def build_citations(answer: str, hits: list[Hit], cfg: CitationSettings | None = None,
-                    embed: Embed | None = None, no_answer: str = "") -> list[Citation]:
+                    embed: Embed | None = None, no_answer: str = "", question: str = "") -> list[Citation]:
     """One citation per retrieved passage, attributed as in :func:`attribute`."""
-    return attribute(answer, hits, cfg, embed, no_answer)[0]
+    return attribute(answer, hits, cfg, embed, no_answer, question)[0]

@@ -15,7 +15,7 @@ from ragtune.errors import ConfigError
 from ragtune.registry import ModelSpec
 from ragtune.retrieve.fusion import reciprocal_rank_fusion
 from ragtune.retrieve.rerank import rerank
-from ragtune.store.base import Store
+from ragtune.store.base import Filters, Store, check_filters, check_where
 from ragtune.types import Hit
 
 _pool: ThreadPoolExecutor | None = None
@@ -67,10 +67,18 @@ class Retriever:
         self.reranker = reranker
         self.last_timings: dict[str, float] = {}
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None, where: str | None = None,
-               version: int | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, mode: str | None = None, filters: Filters | None = None,
+               version: int | None = None, where: str | None = None) -> list[Hit]:
+        """The ranked chunks for ``query``.
+
+        ``filters`` is data (field -> value or list of values, see ``ragtune.store.check_filters``);
+        ``where`` is the store's own raw query language (LanceDB SQL for the Lance backend),
+        refused with one line by a store that has none.
+        """
         s = self.settings
         check_query(query)
+        check_filters(filters)
+        check_where(self.store, where)
         k = s.top_k if k is None else check_top_k(k)
         mode = mode or s.mode
         if mode not in ("dense", "bm25", "hybrid"):
@@ -81,10 +89,11 @@ class Retriever:
             version = self.store.version()
         text_job = None
         if mode in ("bm25", "hybrid"):
-            text_job = _text_pool().submit(self._search_text, query, n_cand, where, version)
+            text_job = _text_pool().submit(self._search_text, query, n_cand, filters, version, where)
         qvec = self.embedder.embed_query(query)
         t1 = time.perf_counter()
-        dense = self.store.search_dense(qvec, n_cand, where, version) if mode in ("dense", "hybrid") else []
+        dense = (self.store.search_dense(qvec, n_cand, filters, version, where=where)
+                 if mode in ("dense", "hybrid") else [])
         t2 = time.perf_counter()
         text, bm25_s = text_job.result() if text_job is not None else ([], 0.0)
         t3 = time.perf_counter()
@@ -118,7 +127,7 @@ class Retriever:
                              "retrieve_ms": (t4 - t0) * 1e3}
         return hits
 
-    def _search_text(self, query: str, k: int, where: str | None, version: int | None):
+    def _search_text(self, query: str, k: int, filters: Filters | None, version: int | None, where: str | None):
         t = time.perf_counter()
-        out = self.store.search_text(query, k, where, version)
+        out = self.store.search_text(query, k, filters, version, where=where)
         return out, time.perf_counter() - t

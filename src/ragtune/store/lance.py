@@ -34,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 
 from ragtune.errors import KnowledgeBaseError
-from ragtune.store.base import StoreVersion
+from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters
+from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
 TABLE = "chunks"
@@ -61,6 +62,20 @@ def _schema(dim: int) -> pa.Schema:
 
 def sql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def filters_to_where(filters: Filters | None, where: str | None = None) -> str | None:
+    """``{"title": "Paris", "page": ["1", "2"]}`` -> ``title = 'Paris' AND page IN (1, 2)``.
+
+    A raw LanceDB SQL ``where`` is ANDed on; None when there is nothing to filter.
+    """
+    parts = []
+    for key, values in check_filters(filters).items():
+        lits = [str(v) if key == "page" else sql_quote(v) for v in values]
+        parts.append(f"{key} = {lits[0]}" if len(lits) == 1 else f"{key} IN ({', '.join(lits)})")
+    if where:
+        parts.append(f"({where})")
+    return " AND ".join(parts) or None
 
 
 def _row_to_chunk(r: dict[str, Any]) -> Chunk:
@@ -135,8 +150,14 @@ class _DenseIndex:
         return pos, scores[pos]
 
 
+@register_store("lance")
 class LanceStore:
-    """A knowledge base's chunk table in ``root/lance`` with its version record in ``root/versions.json``."""
+    """A knowledge base's chunk table in ``root/lance`` with its version record in ``root/versions.json``.
+
+    ``where`` (raw SQL over the chunk columns, as LanceDB's ``.where()`` takes it) is supported.
+    """
+
+    where_language = "LanceDB SQL"
 
     def __init__(self, root: str | Path, dim: int):
         import lancedb
@@ -239,14 +260,19 @@ class LanceStore:
     def count(self, version: int | None = None) -> int:
         return self._reader(version).count_rows()
 
-    def search_dense(self, vector: np.ndarray, k: int, where: str | None = None,
-                     version: int | None = None) -> list[tuple[Chunk, float]]:
+    def search_dense(self, vector: np.ndarray, k: int, filters: Filters | None = None,
+                     version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
+        where = filters_to_where(filters, where)
         idx = self._dense(version)
         if not idx.ids:
             return []
         mask = None
         if where:
-            allowed = self._reader(version).search().where(where).select(["chunk_id"]).limit(None).to_arrow()
+            try:
+                allowed = self._reader(version).search().where(where).select(["chunk_id"]).limit(None).to_arrow()
+            except ValueError as e:  # lance's SQL parser: a bad --where
+                raise KnowledgeBaseError(f"the filter {where!r} is not valid LanceDB SQL: {str(e).splitlines()[0]}") \
+                    from e
             mask = np.full(len(idx.ids), -np.inf, dtype=np.float32)
             keep = [idx.pos[c] for c in allowed.column("chunk_id").to_pylist() if c in idx.pos]
             mask[keep] = 0.0
@@ -255,8 +281,9 @@ class LanceStore:
         pos, scores = pos[ok], scores[ok]
         return list(zip(idx.chunks(pos.tolist()), scores.tolist(), strict=True))
 
-    def search_text(self, query: str, k: int, where: str | None = None,
-                    version: int | None = None) -> list[tuple[Chunk, float]]:
+    def search_text(self, query: str, k: int, filters: Filters | None = None,
+                    version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
+        where = filters_to_where(filters, where)
         if not query.strip():
             return []
         tbl = self._reader(version)
@@ -288,7 +315,7 @@ class LanceStore:
         t = self._reader(version).search().select(["source", "file_hash"]).limit(None).to_arrow()
         return dict(zip(t.column("source").to_pylist(), t.column("file_hash").to_pylist(), strict=True))
 
-    def documents(self, version: int | None = None) -> list[dict[str, Any]]:
+    def documents(self, version: int | None = None) -> list[DocumentInfo]:
         t = self._reader(version).search().select(["source", "doc_id", "title", "file_hash", "ingested_at"]) \
             .limit(None).to_arrow().to_pylist()
         by_source: dict[str, dict[str, Any]] = {}

@@ -24,12 +24,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.errors import RagtuneError
-from ragtune.kb import filters_to_where
 from ragtune.serve import pipelines
 from ragtune.serve.errors import APIError, error_body, from_ragtune
 from ragtune.serve.routes import state
 from ragtune.serve.state import ServerState
 from ragtune.serve.streaming import iterate_in_thread
+from ragtune.store import check_filters
 from ragtune.types import Answer
 
 router = APIRouter()
@@ -139,7 +139,7 @@ class _Chat:
         pipelines.check_exists(st.settings, self.ref)
         question = question_of(req.messages)
         try:
-            where = filters_to_where(req.filters)
+            check_filters(req.filters)  # a bad filter is this request's 400, before anything streams
         except RagtuneError as e:
             raise APIError(400, str(e), "invalid_request", "filters") from e
         self.max_tokens = req.max_tokens or req.max_completion_tokens
@@ -149,7 +149,7 @@ class _Chat:
             model=self.ref.model,
             top_k=req.top_k,
             retrieval=req.retrieval,
-            where=where,
+            filters=req.filters,
             as_of=req.as_of,
             max_tokens=self.max_tokens,
         )

@@ -17,13 +17,14 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from ragtune.errors import KnowledgeBaseError, RagtuneError
-from ragtune.kb import KnowledgeBase, check_name, filters_to_where, list_kbs, open_kb
+from ragtune.kb import KnowledgeBase, check_name, list_kbs, open_kb
 from ragtune.serve.auth import require_write
 from ragtune.serve.errors import APIError
 from ragtune.serve.routes import principal, state
 from ragtune.serve.routes.chat import display_source
 from ragtune.serve.state import ServerState
 from ragtune.serve.uploads import Upload, doc_id, ingest_uploads, safe_name, uploads_dir
+from ragtune.store import check_filters
 
 router = APIRouter(prefix="/v1/kbs")
 MAX_FILES = 100
@@ -274,12 +275,12 @@ async def search(kb: str, body: SearchRequest, request: Request):
     st = state(request)
     kbo = _kb(st, kb)
     try:
-        where = filters_to_where(body.filters)
+        check_filters(body.filters)
     except RagtuneError as e:
         raise APIError(400, str(e), "invalid_request", "filters") from e
 
     def work():
-        hits = kbo.search(body.query, k=body.top_k, mode=body.mode, where=where, as_of=body.as_of)
+        hits = kbo.search(body.query, k=body.top_k, mode=body.mode, filters=body.filters, as_of=body.as_of)
         return hits, dict(kbo.retriever.last_timings)
 
     hits, timings = await anyio.to_thread.run_sync(work)
