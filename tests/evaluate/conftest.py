@@ -20,6 +20,7 @@ from ragtune.evaluate.results import (
     RetrievalQuality,
     RetrievedChunk,
 )
+from ragtune.evaluate.stats import summarize
 
 QA_FAMILY_SETUP = {"base": None, "rag": 12.0, "fine-tuning": 340.0, "both": 355.0}
 
@@ -79,7 +80,7 @@ def build_qa(rates: dict[str, float], n: int = 60, seed: int = 0, setup: dict[st
                 new_after_retrain=Estimate(0.7, 0.55, 0.85, 40) if fam == "fine-tuning" else None))
     rankings = [[f"d{i}", f"x{i}"] if u[i] < 0.8 else [f"x{i}", f"d{i}"] for i in range(n)]
     res.add_retrieval(RetrievalQuality.from_rankings("hybrid", rankings, [[f"d{i}"] for i in range(n)]))
-    return res.summarize(n_resamples=300)
+    return summarize(res, n_resamples=300)
 
 
 LABELS = ["negative", "neutral", "positive"]
@@ -107,7 +108,7 @@ def build_cls(rates: dict[str, float], n: int = 90, seed: int = 0, invalid: bool
         res.set_costs(mode, setup_s={"base": None, "rag": 5.0, "fine-tuning": 120.0}.get(fam),
                       adapter_bytes=2_000_000 if fam == "fine-tuning" else None,
                       index_bytes=1_000_000 if fam == "rag" else None)
-    return res.summarize(n_resamples=300)
+    return summarize(res, n_resamples=300)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from ragtune.evaluate import metrics as M
 from ragtune.evaluate.report.claims import response_generation
 from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievedChunk
+from ragtune.evaluate.stats import summarize
 
 
 def _results(cited: bool, wrong_marker: bool = False) -> ComparisonResults:
@@ -19,7 +20,7 @@ def _results(cited: bool, wrong_marker: bool = False) -> ComparisonResults:
         res.add_item(ItemRecord(item_id=f"q{i}", mode="rag", question="q", references=[f"answer {i}"],
                                 prediction=f"It is answer {i}.", retrieved=[RetrievedChunk("c", ctx[0], 1.0)],
                                 scores=scores, latency_ms=100.0, sentences=sents))
-    return res.summarize(n_resamples=200)
+    return summarize(res, n_resamples=200)
 
 
 def test_not_supported_when_no_answer_is_grounded():

@@ -14,6 +14,7 @@ from ragtune.errors import DataError, EngineError
 from ragtune.evaluate import metrics as M
 from ragtune.evaluate.report import print_summary, render_report
 from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, ModeInfo, mode_family
+from ragtune.evaluate.stats import add_context_reliance, summarize
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 QA_SECTIONS = {"summary", "recommendation", "accuracy", "latency", "costs", "freshness", "retrieval",
@@ -210,7 +211,7 @@ def test_item_from_answer_keeps_the_trace():
     assert rec.extra["kb_version"] == 3 and rec.extra["model"] == "smollm2"
     res = ComparisonResults.new("t", task="qa")
     res.add_item(rec)
-    res.summarize(n_resamples=50)
+    summarize(res, n_resamples=50)
     assert res.costs["rag"].tokens_per_s == 120.0  # filled from the engine timings
 
 
@@ -219,8 +220,8 @@ def test_context_reliance_from_closed_book_counterpart():
     for i, (with_ctx, closed) in enumerate([("Paris [1]", "Paris"), ("Lyon", "I do not know")]):
         res.add_item(ItemRecord(f"q{i}", "base", "q", ["Paris"], closed))
         res.add_item(ItemRecord(f"q{i}", "rag", "q", ["Paris"], with_ctx))
-    assert res.add_context_reliance() == 2
+    assert add_context_reliance(res) == 2
     assert [it.scores["answer_changed"] for it in res.items_for("rag")] == [0.0, 1.0]
-    res.summarize(n_resamples=50)
+    summarize(res, n_resamples=50)
     assert res.metric("rag", "answer_changed").value == 0.5
     assert res.metric("base", "answer_changed") is None

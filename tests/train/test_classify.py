@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from ragtune.errors import DataError, ModelNotFoundError
+from ragtune.evaluate import metrics as M
 from ragtune.train.classify import (
     Classifier,
     class_weights,
@@ -93,6 +96,25 @@ def test_metrics_accuracy_and_macro_f1():
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["f1"] == pytest.approx({"a": 2 / 3, "b": 0.8})
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_metrics_are_the_comparison_reports_scores_and_zero_without_rows():
+    y_true, y_pred = [0, 0, 1, 2, 2, 2], [0, 2, 1, 2, 2, 0]  # every class, a wrong one and a right one
+    labels = ["neg", "neu", "pos"]
+    m = classification_metrics(y_true, y_pred, labels)
+    named_true, named_pred = [labels[i] for i in y_true], [labels[i] for i in y_pred]
+    assert m["f1"] == M.per_class_f1(named_true, named_pred, labels)
+    assert m["macro_f1"] == pytest.approx(M.macro_f1(named_true, named_pred, labels))
+    assert m["accuracy"] == M.accuracy(named_true, named_pred)
+    assert classification_metrics([], [], labels) == {"accuracy": 0.0, "macro_f1": 0.0, "n": 0,
+                                                      "f1": {"neg": 0.0, "neu": 0.0, "pos": 0.0}}
+
+
+def test_training_never_imports_evaluation():
+    code = ("import sys, ragtune.train.classify, ragtune.train.classifier; "
+            "print(sorted(m for m in sys.modules if m.startswith('ragtune.evaluate')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_embedder_classifier_learns_and_round_trips_its_labels(tmp_path):

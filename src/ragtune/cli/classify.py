@@ -14,7 +14,7 @@ def classify(ctx: typer.Context, texts: list[str] = typer.Argument(..., help="On
              as_json: bool = typer.Option(False, "--json", help="Print labels and probabilities as JSON.")):
     """Label texts with a trained classifier (sentiment and the like), with class probabilities."""
     from ragtune.train.artifacts import load_model_info
-    from ragtune.train.classify import Classifier
+    from ragtune.train.classifier import Classifier
 
     s = settings_from(ctx)
     info = load_model_info(s, model)

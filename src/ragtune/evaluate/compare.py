@@ -12,6 +12,7 @@ from ragtune.config import Settings, _format_error, _set_path
 from ragtune.errors import ConfigError
 from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.results import DEFAULT_PRIMARY, ComparisonResults
+from ragtune.evaluate.stats import summarize
 from ragtune.evaluate.workspace import Workspace
 from ragtune.runlog import RunLog
 
@@ -66,7 +67,7 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
 
             ClassificationRunner(exp, s, ws, res, show_progress).run()
         res.config["wall_s"] = round(time.perf_counter() - t0, 1)
-        res.summarize()
+        summarize(res)
         out = reports_dir(settings) / run.id
         paths = render_report(res, out)
         run.update({"name": exp.name, "task": exp.task, "report": str(paths.get("html", out)),

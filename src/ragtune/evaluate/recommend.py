@@ -31,6 +31,7 @@ from ragtune.errors import DataError
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import FAMILIES, ComparisonResults, Estimate, FreshnessResult
+from ragtune.evaluate.stats import paired_difference
 
 CHOICES = ("rag", "fine-tuning", "both", "base")
 _COMPLEXITY = {"base": 0, "rag": 1, "fine-tuning": 2, "both": 3}
@@ -80,7 +81,7 @@ def _best_per_family(results: ComparisonResults, metric: str) -> dict[str, tuple
 def _significance(results: ComparisonResults, leader: str, other: str, metric: str,
                   lead_est: Estimate, other_est: Estimate) -> tuple[bool, str]:
     """Whether ``other`` is clearly worse than ``leader``, and the evidence as words."""
-    diff = results.paired_difference(leader, other, metric)
+    diff = paired_difference(results, leader, other, metric)
     if diff is not None and diff.has_ci and diff.n > 1:
         worse = diff.lo > 0
         words = (f"paired difference {fmt.diff(metric, diff)} on {diff.n} shared items "
@@ -113,7 +114,8 @@ def recommend(results: ComparisonResults) -> Recommendation:
     label = metric_info(metric).label
     best = _best_per_family(results, metric)
     if not best:
-        raise DataError(f"no mode has a '{metric}' score: run results.summarize() before recommending")
+        raise DataError(f"no mode has a '{metric}' score: run ragtune.evaluate.stats.summarize(results) before "
+                        "recommending")
     rules: list[str] = []
     reasons: list[str] = []
 

@@ -53,7 +53,7 @@ class ServerState:
             entry = self._classifiers.get(name)
             if entry is None:
                 try:
-                    from ragtune.train.classify import Classifier
+                    from ragtune.train.classifier import Classifier
                 except ImportError as e:
                     raise APIError(
                         501,

@@ -20,9 +20,10 @@ def render_report(results: Any, out_dir: str | Path, sample_size: int = 12) -> d
     from ragtune.evaluate.report.claims import key_differences
     from ragtune.evaluate.report.html import render_html
     from ragtune.evaluate.report.markdown import render_markdown
+    from ragtune.evaluate.stats import summarize
 
     if not results.metrics:
-        results.summarize()
+        summarize(results)
     rec = recommend(results)
     results.recommendation = rec.to_dict()
     claims = key_differences(results)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import ComparisonResults, Estimate
+from ragtune.evaluate.stats import paired_difference
 
 NOT_MEASURED = "not measured"
 
@@ -39,7 +40,7 @@ def _best(results: ComparisonResults, family: str, metric: str) -> tuple[str, Es
 
 def _better(results: ComparisonResults, a: str, b: str, metric: str) -> tuple[bool, Estimate | None]:
     """Is mode ``a`` clearly better than mode ``b`` (paired interval above 0, else disjoint intervals)?"""
-    diff = results.paired_difference(a, b, metric)
+    diff = paired_difference(results, a, b, metric)
     if diff is not None and diff.has_ci and diff.n > 1:
         return diff.lo > 0, diff
     ea, eb = results.metric(a, metric), results.metric(b, metric)

@@ -1,0 +1,89 @@
+"""JSON (.json: one object or a list of objects) and JSONL (.jsonl: one object per line), one document per object.
+
+Nesting deeper than ``ingest.json_max_depth`` is refused in one line before parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from ragtune.config import IngestSettings
+from ragtune.errors import IngestError
+from ragtune.ingest.loaders.base import decode
+from ragtune.ingest.loaders.registry import register_loader
+from ragtune.ingest.loaders.rows import rows_to_docs
+from ragtune.types import Document
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text``, outside strings, found without parsing it."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _parse_json(path: Path, where: str, text: str, settings: IngestSettings) -> Any:
+    """``json.loads`` that refuses, in one line, nesting deeper than ``ingest.json_max_depth``.
+
+    The parser recurses once per level, so a file nested 10,000 deep would end in a
+    RecursionError; the depth is checked first, from the brackets alone.
+    """
+    limit = settings.json_max_depth
+    fix = "flatten the data or raise ingest.json_max_depth"
+    if text.count("[") + text.count("{") > limit and (depth := json_depth(text)) > limit:
+        raise IngestError(f"{path}: {where} nests {depth} levels deep, more than ingest.json_max_depth = "
+                          f"{limit}; {fix}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise IngestError(f"{path}: {where} nests too deep for the JSON parser; {fix}") from None
+
+
+def load_json(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
+    text = decode(path, data)
+    try:
+        value = _parse_json(path, "the JSON", text, settings)
+    except json.JSONDecodeError as e:
+        raise IngestError(
+            f"{path}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); fix the file"
+        ) from None
+    items = value if isinstance(value, list) else [value]
+    rows = []
+    for n, obj in enumerate(items, start=1):
+        if not isinstance(obj, dict):
+            raise IngestError(
+                f"{path}: item {n} is a {type(obj).__name__}, not an object; the file must hold one object "
+                "or a list of objects"
+            )
+        rows.append((f"item {n}", n, obj))
+    return rows_to_docs(path, rows, settings.json_text_field, "ingest.json_text_field", settings, "json")
+
+
+def load_jsonl(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:
+    text = decode(path, data)
+    rows = []
+    for n, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid in JSON
+        if not line.strip():
+            continue
+        try:
+            obj = _parse_json(path, f"line {n}", line, settings)
+        except json.JSONDecodeError as e:
+            raise IngestError(
+                f"{path}: line {n} is not valid JSON ({e.msg} at column {e.colno}); fix or remove that line"
+            ) from None
+        if not isinstance(obj, dict):
+            raise IngestError(
+                f"{path}: line {n} is a {type(obj).__name__}, not a JSON object; write one object per line"
+            )
+        rows.append((f"line {n}", n, obj))
+    return rows_to_docs(path, rows, settings.json_text_field, "ingest.json_text_field", settings, "jsonl")
+
+
+register_loader(".json", load_json)
+register_loader(".jsonl", load_jsonl)
