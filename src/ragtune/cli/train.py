@@ -17,35 +17,40 @@ from typing import Any
 import typer
 
 from ragtune.cli.common import console, print_json, settings_from
+from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
 
 app = typer.Typer(help="Fine-tune the generator (sft, cpt, synth, raft) or train a classifier.",
                   no_args_is_help=True)
 
-# name, type, default, help: the flags every recipe shares (TrainConfig fields, see train/config.py)
+# name, type, help: the flags every recipe shares. Their defaults are TrainConfig's (train/config.py),
+# read from the model, so the command and the Python API cannot drift apart.
+_TRAINING_HELP: list[tuple[str, Any, str]] = [
+    ("epochs", int, "Passes over the training data."),
+    ("max_steps", int | None, "Stop after this many optimizer steps (overrides --epochs)."),
+    ("lr", float, "Peak learning rate."),
+    ("batch_size", int, "Examples per micro-batch (per process)."),
+    ("grad_accum", int, "Micro-batches per optimizer step."),
+    ("warmup_steps", int, "Linear warm-up steps."),
+    ("schedule", str, "Learning-rate decay: cosine, linear or constant."),
+    ("full", bool, "Train every weight instead of LoRA adapters."),
+    ("lora_r", int, "LoRA rank."),
+    ("lora_alpha", float, "LoRA alpha (scale = alpha / rank)."),
+    ("lora_dropout", float, "Dropout on the LoRA input."),
+    ("target_modules", str, "Comma-separated module names for LoRA, or all-linear."),
+    ("precision", str, "auto (bf16 autocast where the CPU supports it), bf16 or fp32."),
+    ("max_seq_len", int, "Longest example in tokens; longer ones are an error (see --skip-long)."),
+    ("skip_long", bool, "Drop examples longer than --max-seq-len instead of stopping."),
+    ("val_fraction", float, "Share held out for validation when no validation file is given."),
+    ("eval_every", int, "Steps between validation passes (0: once per epoch)."),
+    ("patience", int, "Stop after this many validation passes without improvement (0: never)."),
+    ("checkpoint_every", int, "Steps between checkpoints (0: none); what --resume restarts from."),
+    ("keep_checkpoints", int, "How many checkpoints to keep."),
+    ("resume", bool, "Continue an interrupted run from its last checkpoint."),
+    ("seed", int, "Seed for initialisation, data order, splits and sampling."),
+    ("threads", int, "Torch threads per process (0: the free cores)."),
+]
 TRAINING_FLAGS: list[tuple[str, Any, Any, str]] = [
-    ("epochs", int, 1, "Passes over the training data."),
-    ("max_steps", int | None, None, "Stop after this many optimizer steps (overrides --epochs)."),
-    ("lr", float, 2e-4, "Peak learning rate."),
-    ("batch_size", int, 4, "Examples per micro-batch (per process)."),
-    ("grad_accum", int, 1, "Micro-batches per optimizer step."),
-    ("warmup_steps", int, 0, "Linear warm-up steps."),
-    ("schedule", str, "cosine", "Learning-rate decay: cosine, linear or constant."),
-    ("full", bool, False, "Train every weight instead of LoRA adapters."),
-    ("lora_r", int, 16, "LoRA rank."),
-    ("lora_alpha", float, 32.0, "LoRA alpha (scale = alpha / rank)."),
-    ("lora_dropout", float, 0.05, "Dropout on the LoRA input."),
-    ("target_modules", str, "all-linear", "Comma-separated module names for LoRA, or all-linear."),
-    ("precision", str, "auto", "auto (bf16 autocast where the CPU supports it), bf16 or fp32."),
-    ("max_seq_len", int, 512, "Longest example in tokens; longer ones are an error (see --skip-long)."),
-    ("skip_long", bool, False, "Drop examples longer than --max-seq-len instead of stopping."),
-    ("val_fraction", float, 0.1, "Share held out for validation when no validation file is given."),
-    ("eval_every", int, 0, "Steps between validation passes (0: once per epoch)."),
-    ("patience", int, 0, "Stop after this many validation passes without improvement (0: never)."),
-    ("checkpoint_every", int, 100, "Steps between checkpoints (0: none); what --resume restarts from."),
-    ("keep_checkpoints", int, 2, "How many checkpoints to keep."),
-    ("resume", bool, False, "Continue an interrupted run from its last checkpoint."),
-    ("seed", int, 0, "Seed for initialisation, data order, splits and sampling."),
-    ("threads", int, 0, "Torch threads per process (0: the free cores)."),
+    (name, typ, TrainConfig.model_fields[name].default, help_) for name, typ, help_ in _TRAINING_HELP
 ]
 COMMON_FLAGS: list[tuple[str, Any, Any, str]] = [
     ("base", str | None, None, "Base model to fine-tune (default: models.generator)."),
@@ -84,22 +89,20 @@ def _with_training_flags(fn):
     return wrapper
 
 
-def make_config(flags: dict[str, Any], recipe: str = ""):
-    from ragtune.train.config import TrainConfig
-
+def make_config(flags: dict[str, Any], recipe: str = "") -> TrainConfig:
+    """The flags as overrides of TrainConfig's defaults, validated by it."""
     flags = dict(flags)
     tm = str(flags.pop("target_modules") or "all-linear")
     flags["target_modules"] = "all-linear" if tm == "all-linear" else [m.strip() for m in tm.split(",") if m.strip()]
-    return TrainConfig(**flags)
+    return TrainConfig.from_overrides(flags)
 
 
 def _finish(settings: Any, outcome: Any, opts: dict[str, Any]) -> None:
     """Export the GGUF adapter (so ``ask --mode ft`` runs in llama.cpp), then report."""
-    from ragtune.train.artifacts import export_model
+    from ragtune.train.runner import export_for_llamacpp
 
-    info = outcome.info
-    if info is not None and opts["export_gguf"] and info.weights == "lora" and info.base_model["kind"] == "gguf":
-        outcome.info = export_model(settings, info.name, gguf=True)
+    if opts["export_gguf"]:
+        outcome = export_for_llamacpp(settings, outcome)
     _report(outcome, opts["as_json"])
 
 
@@ -140,13 +143,18 @@ KB = typer.Option(None, "--kb", help="Use the chunks of this knowledge base.")
 @app.command("sft")
 @_with_training_flags
 def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_data: list[Path] = VAL,
+            kb: str = typer.Option(None, "--kb", help="Also train on the text of this knowledge base's chunks "
+                                   "(continued pre-training mixed in)."),
+            corpus: list[Path] = typer.Option(None, "--corpus", help="Also train on these files' text, chunked "
+                                              "like ingest (instead of --kb)."),
             cfg: Any = None, opts: Any = None):
     """Supervised fine-tuning on QA or chat data, loss on the answers only, in the model's chat template."""
     from ragtune.train import sft
 
     settings = settings_from(ctx)
+    chunks = _chunks(settings, kb, corpus) if kb or corpus else None
     out = sft.train(settings, data, name, cfg, val_data=val_data or None, base=opts["base"],
-                    overwrite=opts["overwrite"], progress=_progress(opts))
+                    overwrite=opts["overwrite"], progress=_progress(opts), chunks=chunks)
     _finish(settings, out, opts)
 
 
@@ -202,9 +210,11 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
              kb: str = KB,
              corpus: list[Path] = typer.Option(None, "--corpus", help="Passages as files/folders, if not --kb "
                                                "(default: the rows' own context fields)."),
-             distractors: int = typer.Option(3, "--distractors", "-k", help="Distractor passages per question."),
-             p_drop: float = typer.Option(0.2, "--p-drop", help="Share of questions shown without their source."),
-             dropped_answer: str = typer.Option("answer", "--dropped-answer",
+             distractors: int = typer.Option(RAFT_DISTRACTORS, "--distractors", "-k",
+                                             help="Distractor passages per question."),
+             p_drop: float = typer.Option(RAFT_P_DROP, "--p-drop",
+                                          help="Share of questions shown without their source."),
+             dropped_answer: str = typer.Option(RAFT_DROPPED_ANSWER, "--dropped-answer",
                                                 help="Target when the source is dropped: answer or abstain."),
              cfg: Any = None, opts: Any = None):
     """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
@@ -229,11 +239,12 @@ def classify_cmd(ctx: typer.Context,
                  label_field: str = typer.Option("label", "--label-field"),
                  cfg: Any = None, opts: Any = None):
     """Train a text classifier (sentiment and the like); the label set is stored with the model."""
-    from ragtune.train.classify import train_classifier
+    from ragtune.train.runner import run_classifier
 
     settings = settings_from(ctx)
-    out = train_classifier_artifact(settings, name, data, val_data or [], method, cfg, text_field, label_field,
-                                    opts, train_classifier)
+    out = run_classifier(settings, name, data, val_data or [], method, cfg, text_field=text_field,
+                         label_field=label_field, base=opts["base"], overwrite=opts["overwrite"],
+                         progress=_progress(opts))
     if opts["as_json"]:
         print_json(out.to_dict())
         return
@@ -241,37 +252,6 @@ def classify_cmd(ctx: typer.Context,
     acc = f", validation accuracy {m['val_accuracy']:.3f}" if "val_accuracy" in m else ""
     console.print(f"[green]trained[/] classifier {out.name} ({method}) with labels {out.labels}{acc}; "
                   f"saved in {out.path}")
-
-
-def train_classifier_artifact(settings: Any, name: str, data: list[Path], val_data: list[Path], method: str,
-                              cfg: Any, text_field: str, label_field: str, opts: dict[str, Any],
-                              train_fn: Any):
-    """Run the classify recipe into a named model folder and record it like every other model."""
-    from ragtune.registry import resolve
-    from ragtune.runlog import RunLog
-    from ragtune.train.artifacts import begin_model, finish_model
-    from ragtune.train.data import load_labeled, sha256_files, split_train_val
-
-    rows = load_labeled([str(p) for p in data], text_field, label_field)
-    val = load_labeled([str(p) for p in val_data], text_field, label_field) if val_data else []
-    if not val:
-        rows, val = split_train_val(rows, cfg.val_fraction, cfg.seed)
-    folder = begin_model(settings, name, overwrite=opts["overwrite"], resume=cfg.resume)
-    base = resolve(opts["base"] or settings.models.generator, settings)
-    embedder = resolve(settings.models.embedder, settings)
-    files = [str(p) for p in [*data, *val_data]]
-    config = {"recipe": "classify", "name": name, "method": method, "train": cfg.model_dump()}
-    with RunLog(settings.data_dir).run("train", config, name=name) as run:
-        metrics = train_fn(rows, val, folder, method, base=base.name, embedder=embedder.name, cfg=cfg,
-                           settings=settings, run=run, progress=_progress(opts))
-        info = finish_model(
-            settings, name, recipe="classify", task="classify",
-            weights="embedder-head" if method == "embedder" else ("full" if cfg.full else "lora"),
-            base_spec=embedder if method == "embedder" else base, metrics=metrics, config=cfg.model_dump(),
-            data_sha256=sha256_files(files), data_files=files, labels=list(metrics.get("labels") or []),
-            extra={"method": method},
-        )
-    return info
 
 
 def _progress(opts: dict[str, Any]) -> bool | None:

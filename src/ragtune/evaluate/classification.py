@@ -146,33 +146,24 @@ class ClassificationRunner:
 
     # ---- trained classifier -------------------------------------------------------------------
     def train(self, mode: str, method: str, train: list[Labeled]) -> dict[str, Any]:
-        from ragtune.train.classify import train_classifier
-        from ragtune.train.config import TrainConfig
+        from ragtune.evaluate.training import train_classifier
+        from ragtune.pipeline import find_trained
 
-        c = self.exp.train
         name = f"classifier-{method}"
-        fp = fingerprint(name, [(r.id, r.text, r.label) for r in train], c.model_dump(), self.exp.seed,
-                         self.s.models.generator, self.s.models.embedder)
-        out = Path(self.s.data_dir) / "models" / name
+        cfg = self.exp.train.config("ft", self.exp.seed)
+        fp = fingerprint(name, [(r.id, r.text, r.label) for r in train], cfg.model_dump(), self.s.models.generator,
+                         self.s.models.embedder)
         rec = self.ws.stage(f"train-{name}", fp)
-        if rec and (out / "labels.json").exists():
+        if rec and find_trained(self.s, name):
             return rec
         n_val = max(len(train) // 10, min(len(self.labels) * 2, len(train) // 2))
         tr, val = train[n_val:], train[:n_val]
-        cfg = TrainConfig(epochs=c.epochs, max_steps=c.max_steps, lr=c.lr, batch_size=c.batch_size,
-                          grad_accum=c.grad_accum, lora_r=c.lora_r, lora_alpha=c.lora_alpha, max_seq_len=c.max_seq_len,
-                          warmup_steps=c.warmup_steps, precision=c.precision, seed=self.exp.seed, val_fraction=0.0)
-        shutil.rmtree(out, ignore_errors=True)
-        t0 = time.perf_counter()
         with self.mem.watch() as mem:
-            metrics = train_classifier([(r.text, r.label) for r in tr], [(r.text, r.label) for r in val], out,
-                                       method=method, base=self.s.models.generator, embedder=self.s.models.embedder,
-                                       cfg=cfg, settings=self.s, progress=self.show)
-        return self.ws.finish(f"train-{name}", fp, {"name": name, "path": str(out), "setup_s": time.perf_counter() - t0,
-                                                    "bytes": dir_size(out), "metrics": metrics, "peak_mb": mem.peak_mb})
+            info = train_classifier(self.s, name, method, tr, val, cfg, self.ws.root / "train", self.show)
+        return self.ws.finish(f"train-{name}", fp, {**info, "peak_mb": mem.peak_mb})
 
     def classifier_mode(self, mode: str, test: list[Labeled], info: dict[str, Any]) -> None:
-        from ragtune.train.classify import Classifier
+        from ragtune.train.classifier import Classifier
 
         clf = Classifier.load(info["path"], self.s)
         fp = fingerprint(mode, info["fingerprint"])

@@ -17,8 +17,12 @@ Written as TOML (``ragtune compare --config experiment.toml``)::
     docs = 30
     test_questions = 40
 
-    [train]
+    [train]                            # TrainConfig overrides for every trained contender
     epochs = 3
+    raft_distractors = 2               # ... and the comparison's own options (see TrainSection)
+
+    [train.raft]                       # overrides for one contender only: ft or raft
+    max_seq_len = 768
 
     [settings]                         # any ragtune.toml setting, for every mode alike
     generation.max_tokens = 32
@@ -36,10 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ragtune.config import _format_error
 from ragtune.errors import ConfigError
+from ragtune.evaluate.modes import QA_MODES, QA_VARIANTS
 from ragtune.names import NAME_PATTERN
+from ragtune.train.config import RAFT_DISTRACTORS, RAFT_P_DROP, TrainConfig
 
-QA_MODES = ("base", "rag", "ft", "ft+rag", "raft")
-QA_VARIANTS = ("rag/top1", "rag/few-shot", "rag/plain", "rag/whole", "rag/focus", "rag/dense", "rag/bm25")
 CLS_MODES = ("zero-shot", "rag", "ft")
 CLS_VARIANTS = ("ft/embedder",)
 
@@ -71,24 +75,61 @@ class SizesConfig(_Strict):
     demonstrations: int = Field(4, ge=0, le=32)
 
 
-class TrainSettings(_Strict):
-    epochs: int = Field(3, ge=1, le=100)
-    max_steps: int | None = Field(None, ge=1)
-    lr: float = Field(1e-3, gt=0, le=1)
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: float = Field(32, gt=0)
-    max_seq_len: int = Field(384, ge=32)
-    warmup_steps: int = Field(2, ge=0)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    cpt_docs: bool = Field(True, description="ft also trains on the documents' text (knowledge in the weights)")
-    raft_distractors: int = Field(2, ge=0, le=8)
-    raft_drop_oracle: float = Field(0.2, ge=0, le=1)
+# Set by the comparison itself, not by [train]: one seed for the whole experiment (its ``seed``),
+# and no validation split (the held-out test questions are the evaluation).
+FIXED_TRAIN = ("seed", "val_fraction")
+CONTENDERS = ("ft", "raft")  # the per-contender tables [train.ft] and [train.raft]
+
+
+class TrainSection(_Strict):
+    """The ``[train]`` table: overrides of ``TrainConfig`` (every default lives there, once), plus
+    the comparison's own options below. ``[train.ft]`` and ``[train.raft]`` override further for
+    one contender (``ft`` is the trained classifier in a classification experiment); e.g. RAFT
+    prompts hold passages, so the raft contender usually needs a larger ``max_seq_len``.
+
+    Every contender is trained by the recipe ``ragtune train`` runs (sft with the documents mixed
+    in, raft, classify) with ``config(contender, seed)``: the same numbers the command gives.
+    """
+
+    cpt_docs: bool = Field(True, description="ft also trains on the knowledge base's chunks (knowledge in the "
+                           "weights): `ragtune train sft --kb`")
+    raft_distractors: int = Field(RAFT_DISTRACTORS, ge=0, le=8, description="`ragtune train raft --distractors`")
+    raft_drop_oracle: float = Field(RAFT_P_DROP, ge=0, le=1, description="`ragtune train raft --p-drop`")
     classifier: Literal["llm", "embedder"] = "llm"
     retrain_for_freshness: bool = True
     freshness_epochs: int = Field(6, ge=1, le=100, description="epochs of the small freshness models "
                                   "(few facts: more passes are needed for them to stick)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields, every contender")
+    ft: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields, the ft contender only")
+    raft: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields, the raft contender only")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data: Any) -> Any:
+        """Keys that are not options of the comparison are TrainConfig overrides."""
+        if not isinstance(data, dict):
+            return data
+        own = {k: v for k, v in data.items() if k in cls.model_fields}
+        rest = {k: v for k, v in data.items() if k not in cls.model_fields}
+        return {**own, "overrides": {**own.get("overrides", {}), **rest}}
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSection:
+        for where, table in (("train", self.overrides), ("train.ft", self.ft), ("train.raft", self.raft)):
+            for k in FIXED_TRAIN:
+                if k in table:
+                    raise ConfigError(f"{where}.{k}: set by the experiment (seed: its top-level `seed`; "
+                                      "val_fraction: 0, the test split is the evaluation); remove it")
+        for c in CONTENDERS:
+            self.config(c)  # a bad value fails at load, naming the field
+        return self
+
+    def config(self, contender: str, seed: int = 0, **changes: Any) -> TrainConfig:
+        """The TrainConfig of one contender: defaults, [train], [train.<contender>], the experiment's own."""
+        fixed = {"seed": seed, "val_fraction": 0.0}
+        TrainConfig.from_overrides(self.overrides, fixed, where="train")  # name the table a bad value is in
+        table = getattr(self, contender) if contender in CONTENDERS else {}
+        return TrainConfig.from_overrides(self.overrides, table, fixed, changes, where=f"train.{contender}")
 
 
 class ExperimentConfig(_Strict):
@@ -101,7 +142,7 @@ class ExperimentConfig(_Strict):
     primary_metric: str | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     sizes: SizesConfig = Field(default_factory=SizesConfig)
-    train: TrainSettings = Field(default_factory=TrainSettings)
+    train: TrainSection = Field(default_factory=TrainSection)
     settings: dict[str, Any] = Field(default_factory=dict)
     base_dir: Path = Path(".")
 

@@ -1,91 +1,114 @@
-"""The fine-tuned contenders of a comparison, built from the train package's parts.
+"""The trained contenders of a comparison, built by the very recipes ``ragtune train`` runs.
 
-``ft`` puts the knowledge in the weights: LoRA on the documents' text (continued
-pre-training) together with the training questions in the very chat format the ``ft`` mode
-is asked in. ``raft`` (Zhang et al. 2024) trains on the RAG prompt itself: each training
-question with its source passage and distractors retrieved from the same knowledge base,
-the source left out for a share of the examples, the answer citing the source.
-Both are exported as GGUF adapters, so every mode answers with the same llama.cpp engine.
+Each contender writes its training data into the workspace as the JSONL file a user would pass
+and calls the recipe's entry point with the TrainConfig of the experiment's ``[train]``, then
+exports the LoRA adapter as GGUF like the command does, so every mode answers with the same
+llama.cpp engine and a number in the report is the number the command gives:
+
+- ``ft`` puts the knowledge in the weights: ``ragtune train sft --data ft.jsonl --kb docs``, the
+  training questions in the closed-book prompt the ``ft`` mode is asked with, plus the knowledge
+  base's chunks as plain text (continued pre-training mixed in) when ``cpt_docs``;
+- ``raft`` (Zhang et al. 2024) trains on the RAG prompt itself: ``ragtune train raft --data
+  raft.jsonl --kb docs --distractors K --p-drop P`` (see ``train/raft.py``);
+- the classifier of a classification experiment: ``ragtune train classify --data train.jsonl
+  --val-data val.jsonl --method M``.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragtune.config import Settings
-from ragtune.registry import ModelSpec, resolve
-from ragtune.train.data import Example
+from ragtune.evaluate.datasets import Labeled, Question
+from ragtune.evaluate.docfiles import safe_name
+from ragtune.evaluate.workspace import fingerprint
+from ragtune.kb import dir_size
+from ragtune.train.config import TrainConfig
+from ragtune.train.data import write_jsonl
+from ragtune.types import Chunk
 
 
 @dataclass
-class Trained:
+class Contender:
+    """One model to train: its recipe, the rows of its data file, its config and recipe options."""
+
     name: str
-    seconds: float  # training + export wall time
-    adapter_bytes: int
-    gguf_bytes: int
-    metrics: dict[str, Any]
+    recipe: str  # sft | raft
+    rows: list[dict[str, Any]]
+    cfg: TrainConfig
+    kb: str | None = None  # the knowledge base whose chunks it trains on (sft: as text; raft: passages)
+    options: dict[str, Any] = field(default_factory=dict)  # recipe keyword options (raft: k, p_drop)
+
+    def fingerprint(self, settings: Settings) -> str:
+        """Everything the trained weights depend on: stage records are reused only when it matches."""
+        chunks = [(c.doc_id, c.text) for c in self.chunks(settings)] if self.kb else None
+        return fingerprint(self.name, self.recipe, self.rows, chunks, self.cfg.model_dump(), self.options,
+                           settings.prompts.model_dump(), settings.models.generator, settings.models.embedder)
+
+    def chunks(self, settings: Settings) -> list[Chunk]:
+        from ragtune.train.sources import chunks_from_kb
+
+        return chunks_from_kb(settings, self.kb) if self.kb else []
+
+    def train(self, settings: Settings, folder: Path, progress: bool | None = None) -> dict[str, Any]:
+        """Write the data file into ``folder``, train through the recipe, export; the stage record."""
+        from ragtune.train import raft, sft
+        from ragtune.train.runner import export_for_llamacpp
+
+        data = write_jsonl(Path(folder) / f"{self.name}.jsonl", self.rows)
+        t0 = time.perf_counter()
+        chunks = self.chunks(settings) or None
+        if self.recipe == "sft":
+            out = sft.train(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True, progress=progress)
+        elif self.recipe == "raft":
+            out = raft.train(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True, progress=progress,
+                             **self.options)
+        else:
+            raise ValueError(f"no contender recipe {self.recipe!r}")
+        info = export_for_llamacpp(settings, out).info
+        peft = dir_size(info.folder / "adapter")
+        gguf = info.exports.get("gguf-adapter")
+        return {"name": self.name, "recipe": self.recipe, "data": str(data), "kb": self.kb, "options": self.options,
+                "setup_s": time.perf_counter() - t0, "adapter_bytes": Path(gguf).stat().st_size if gguf else peft,
+                "peft_bytes": peft, "metrics": info.metrics, "examples": info.metrics.get("n_train"),
+                "examples_sha256": info.extra.get("examples_sha256"), "config": self.cfg.model_dump()}
 
 
-def chat_example(tok: Any, messages: list[dict[str, str]], max_len: int, where: str = "") -> Example:
-    """Tokenise a conversation; the loss is on the assistant replies only."""
-    from ragtune.train.model_io import chat_segments
-
-    ids: list[int] = []
-    labels: list[int] = []
-    for text, trained in chat_segments(tok, messages):
-        piece = tok(text, add_special_tokens=False)["input_ids"]
-        ids += piece
-        labels += piece if trained else [-100] * len(piece)
-    return Example(ids[:max_len], labels[:max_len], where)
+def ft_contender(name: str, questions: list[Question], cfg: TrainConfig, kb: str | None,
+                 answers: dict[str, str] | None = None) -> Contender:
+    """Closed-book QA rows (each question's first answer, or ``answers[id]``), the KB's text mixed in."""
+    rows = [{"id": q.id, "question": q.question, "answer": (answers or {}).get(q.id) or q.answers[0]}
+            for q in questions]
+    return Contender(name, "sft", rows, cfg, kb)
 
 
-def text_examples(tok: Any, texts: list[str], max_len: int) -> list[Example]:
-    """Plain documents as language-model blocks (continued pre-training), loss on every token."""
-    out = []
-    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
-    for i, t in enumerate(texts):
-        ids = tok(t, add_special_tokens=False)["input_ids"] + eos
-        for j in range(0, len(ids), max_len):
-            block = ids[j:j + max_len]
-            if len(block) > 8:
-                out.append(Example(block, list(block), f"doc{i}:{j}"))
-    return out
+def raft_contender(settings: Settings, name: str, questions: list[Question], cfg: TrainConfig, kb: str, *,
+                   k: int, p_drop: float) -> Contender:
+    """RAFT rows over the KB's chunks; each question names its document as the KB knows it.
+
+    A question whose document is not in the knowledge base has no oracle and is left out.
+    """
+    from ragtune.train.sources import chunks_from_kb
+
+    kb_ids = {Path(c.source).stem: c.doc_id for c in chunks_from_kb(settings, kb)}
+    rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "doc_id": kb_ids[safe_name(q.doc_id)]}
+            for q in questions if q.doc_id and safe_name(q.doc_id) in kb_ids]
+    return Contender(name, "raft", rows, cfg, kb, {"k": k, "p_drop": p_drop})
 
 
-def train_adapter(settings: Settings, name: str, examples: list[Example], train_cfg: Any, seed: int,
-                  show_progress: bool | None = None, recipe: str = "compare") -> Trained:
-    """LoRA-train the configured generator on ``examples``, save it as a named model, export GGUF."""
-    from ragtune.runlog import RunLog
-    from ragtune.train.artifacts import begin_model, dir_size, finish_model, record_export, save_weights
-    from ragtune.train.config import TrainConfig
-    from ragtune.train.export import export_gguf_adapter
-    from ragtune.train.loop import prepare_model, train_loop
-    from ragtune.train.model_io import load_causal_lm
+def train_classifier(settings: Settings, name: str, method: str, train: list[Labeled], val: list[Labeled],
+                     cfg: TrainConfig, folder: Path, progress: bool | None = None) -> dict[str, Any]:
+    """``ragtune train classify`` on the given split, written as the files the command reads."""
+    from ragtune.train.runner import run_classifier
 
-    spec: ModelSpec = resolve(settings.models.generator, settings)
+    files = {part: [write_jsonl(Path(folder) / f"{name}-{part}.jsonl",
+                                [{"id": r.id, "text": r.text, "label": r.label} for r in rows])] if rows else []
+             for part, rows in (("train", train), ("val", val))}
     t0 = time.perf_counter()
-    cfg = TrainConfig(epochs=train_cfg.epochs, max_steps=train_cfg.max_steps, lr=train_cfg.lr,
-                      batch_size=train_cfg.batch_size, grad_accum=train_cfg.grad_accum, lora_r=train_cfg.lora_r,
-                      lora_alpha=train_cfg.lora_alpha, max_seq_len=train_cfg.max_seq_len,
-                      warmup_steps=train_cfg.warmup_steps, precision=train_cfg.precision, seed=seed,
-                      val_fraction=0.0)
-    random.Random(seed).shuffle(examples)
-    folder = begin_model(settings, name, overwrite=True)
-    model, tok = load_causal_lm(spec)
-    model = prepare_model(model, cfg)
-    with RunLog(settings.data_dir).run("train", {"recipe": recipe, "name": name, **cfg.model_dump()},
-                                       name=name) as run:
-        result = train_loop(model, examples, [], cfg, folder, pad_id=tok.pad_token_id or 0, run=run,
-                            progress=show_progress)
-        run.update(result.metrics())
-    save_weights(model, tok, folder, full=False)
-    finish_model(settings, name, recipe=recipe, task="generate", weights="lora", base_spec=spec,
-                 metrics=result.metrics(), config=cfg.model_dump())
-    gguf = export_gguf_adapter(folder / "adapter", spec, folder / "exports" / "adapter.gguf")
-    record_export(settings, name, "gguf-adapter", gguf)
-    return Trained(name, time.perf_counter() - t0, dir_size(folder / "adapter"), Path(gguf).stat().st_size,
-                   result.metrics())
+    info = run_classifier(settings, name, files["train"], files["val"], method, cfg, overwrite=True,
+                          progress=progress)
+    return {"name": name, "path": info.path, "setup_s": time.perf_counter() - t0, "bytes": dir_size(info.folder),
+            "metrics": info.metrics}

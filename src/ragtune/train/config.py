@@ -1,7 +1,10 @@
 """The training configuration: one validated object, checked when it is built.
 
 A bad value fails at once with the field name (``ConfigError: lr: must be > 0 (got -1)``),
-never as a crash at step 900. The CLI flags map one-to-one onto these fields.
+never as a crash at step 900. Every default lives here, once: the flags of ``ragtune train``
+take their defaults from these fields, and an experiment's ``[train]`` table is a set of
+overrides of them (``TrainConfig.from_overrides``), so the CLI, the Python API and
+``ragtune compare`` train with the same numbers unless told otherwise.
 """
 
 from __future__ import annotations
@@ -18,16 +21,23 @@ RESUME_KEYS = (
     "weight_decay", "max_grad_norm", "full", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "seed",
 )
 
+# The raft recipe's own options (what it trains on, not how), defined once for ``ragtune train
+# raft``, ``raft.train`` and an experiment's [train] table (see raft.py for what they mean).
+RAFT_DISTRACTORS = 3  # distractor passages per question
+RAFT_P_DROP = 0.2  # share of the questions shown without their source passage
+RAFT_DROPPED_ANSWER = "answer"  # the target when the source is dropped: answer | abstain
 
-def _format(err: ValidationError) -> str:
+
+def _format(err: ValidationError, where: str = "") -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "training config"
+    loc = f"{where}.{loc}" if where and first["loc"] else (where or loc)
     if first["type"] == "literal_error":
         return f"{loc}: {first.get('input')!r} is not allowed; use one of {first['ctx']['expected']}"
     if first["type"] == "extra_forbidden":
         return f"{loc}: unknown training setting; see `ragtune train --help`"
     msg = first["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg} (got {first.get('input')!r})" if loc != "training config" else f"{loc}: {msg}"
+    return f"{loc}: {msg} (got {first.get('input')!r})" if first["loc"] else f"{loc}: {msg}"
 
 
 class TrainConfig(BaseModel):
@@ -63,17 +73,31 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(0, ge=0, description="steps between validation passes; 0 = once per epoch")
     patience: int = Field(0, ge=0, description="validation passes without improvement, then stop; 0 = off")
     restore_best: bool = True
-    checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = none")
+    checkpoint_every: int = Field(100, ge=0, description="steps between checkpoints; 0 = none")
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(1, ge=1)
     resume: bool = False
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = the free cores")
 
-    def __init__(self, **data: Any):
+    def __init__(self, _where: str = "", **data: Any):
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise ConfigError(_format(e)) from None
+            raise ConfigError(_format(e, _where)) from None
+
+    @classmethod
+    def from_overrides(cls, *layers: dict[str, Any], where: str = "") -> TrainConfig:
+        """The defaults with each layer of ``{field: value}`` applied in turn, later layers winning.
+
+        ``where`` names the source in the error (``train.lr: must be > 0 (got -1)``)::
+
+            >>> TrainConfig.from_overrides({"lr": 1e-3}, {"epochs": 2}).lr
+            0.001
+        """
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            merged.update(layer)
+        return cls(where, **merged)
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

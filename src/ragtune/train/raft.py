@@ -31,7 +31,7 @@ import numpy as np
 from ragtune.config import PromptSettings
 from ragtune.errors import DataError
 from ragtune.text import normalize_answer
-from ragtune.train.config import TrainConfig
+from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
 from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples
 from ragtune.types import Chunk, Hit
@@ -118,9 +118,9 @@ def nearest_distractors(q_vecs: np.ndarray, c_vecs: np.ndarray, oracles: Sequenc
     return out
 
 
-def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, k: int = 3,
-               p_drop: float = 0.2, seed: int = 0, prompts: PromptSettings | None = None,
-               dropped_answer: str = "answer", chunk_vectors: np.ndarray | None = None) -> list[RaftRow]:
+def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, k: int = RAFT_DISTRACTORS,
+               p_drop: float = RAFT_P_DROP, seed: int = 0, prompts: PromptSettings | None = None,
+               dropped_answer: str = RAFT_DROPPED_ANSWER, chunk_vectors: np.ndarray | None = None) -> list[RaftRow]:
     """RAFT rows for ``items`` over the corpus ``chunks`` (see the module docstring)."""
     from ragtune.generate.prompts import rag_messages
 
@@ -180,8 +180,9 @@ def embedder_fn(settings: Any) -> EmbedFn:
 
 def train(settings: Any, data: Sequence[str | Path], name: str, cfg: TrainConfig, *,
           chunks: list[Chunk] | None = None, val_data: Sequence[str | Path] | None = None,
-          k: int = 3, p_drop: float = 0.2, dropped_answer: str = "answer", base: str | None = None,
-          overwrite: bool = False, progress: bool | None = None, embed: EmbedFn | None = None) -> Outcome:
+          k: int = RAFT_DISTRACTORS, p_drop: float = RAFT_P_DROP, dropped_answer: str = RAFT_DROPPED_ANSWER,
+          base: str | None = None, overwrite: bool = False, progress: bool | None = None,
+          embed: EmbedFn | None = None) -> Outcome:
     """RAFT on QA files over ``chunks`` (a knowledge base's or a corpus's; None: the rows' contexts).
 
     The rows are written to ``raft_examples.jsonl`` in the model folder for inspection.

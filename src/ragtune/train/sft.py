@@ -8,6 +8,10 @@ trained to predict the questions (which would waste capacity and teach it to ask
 
     <|im_start|>system ... <|im_start|>user Question: Who? <|im_start|>assistant\\n  Ada.<|im_end|>\\n
     -100 -100 ...                                                      -100         Ada . <|im_end|> \\n
+
+With ``chunks`` (``--kb KB`` or ``--corpus PATH``) the documents' text is mixed in as plain
+continued-pre-training blocks (``cpt.build_examples``, loss on every token): knowledge in the
+weights and the question format in one adapter, the ``ft`` contender of ``ragtune compare``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import PromptSettings
+from ragtune.train import cpt
 from ragtune.train.config import TrainConfig
-from ragtune.train.data import Example, QAItem, load_qa, sha256_files
+from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts
 from ragtune.train.model_io import chat_segments
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples
+from ragtune.types import Chunk
 
 
 def item_messages(item: QAItem, prompts: PromptSettings | None = None) -> list[dict[str, str]]:
@@ -67,16 +73,21 @@ def train(
     progress: bool | None = None,
     recipe: str = "sft",
     extra: dict[str, Any] | None = None,
+    chunks: Sequence[Chunk] | None = None,
 ) -> Outcome:
-    """Fine-tune on QA/chat JSONL files; validation from ``val_data`` or a seeded split."""
+    """Fine-tune on QA/chat JSONL files (+ the text of ``chunks``); validation from ``val_data`` or a
+    seeded split."""
     items = load_qa(list(data))  # validate before anything slow happens
     val_items = load_qa(list(val_data)) if val_data else []
     files = [*data, *(val_data or [])]
+    docs = list(chunks or [])
+    sha = sha256_files(files) if not docs else sha256_texts([sha256_files(files), *(c.text for c in docs)])
+    extra = {**(extra or {}), **({"docs": {"chunks": len(docs)}} if docs else {})}
 
     def build(tok: Any) -> Dataset:
-        exs = build_examples(items, tok, settings.prompts)
+        exs = build_examples(items, tok, settings.prompts) + cpt.build_examples(docs, tok, cfg.max_seq_len)
         val = build_examples(val_items, tok, settings.prompts)
         train_ex, val_ex = split_examples(exs, val, cfg)
-        return Dataset(train_ex, val_ex, sha256_files(files), [str(f) for f in files], extra or {})
+        return Dataset(train_ex, val_ex, sha, [str(f) for f in files], extra)
 
     return run_recipe(settings, recipe, name, build, cfg, base=base, overwrite=overwrite, progress=progress)
