@@ -100,9 +100,27 @@ class StoreSettings(_Section):
 
     Checked against that table when a knowledge base is created (third-party backends register
     at import, after settings load); an existing knowledge base keeps the backend it was made with.
+    ``url`` is the server of a server-backed backend, e.g. ``postgresql://USER@HOST:PORT/DB`` for
+    ``postgres`` (given alone, it selects ``postgres``); a password in it is used, never stored.
     """
 
     backend: str = Field("lance", min_length=1)
+    url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_picks_postgres(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("url") and "backend" not in data:
+            return {**data, "backend": "postgres"}
+        return data
+
+    @model_validator(mode="after")
+    def _url_for_postgres(self) -> StoreSettings:
+        if self.backend == "postgres" and not self.url:
+            raise ValueError("backend 'postgres' needs the server's url, e.g. url = 'postgresql://USER@HOST:PORT/DB'")
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("url must be a PostgreSQL URL like postgresql://USER@HOST:PORT/DB")
+        return self
 
 
 class RetrievalSettings(_Section):
@@ -117,7 +135,7 @@ class RetrievalSettings(_Section):
 
 
 class GenerationSettings(_Section):
-    engine: Literal["auto", "llama.cpp", "transformers", "http"] = "auto"
+    engine: str = Field("auto", min_length=1)  # "auto" or a name in the engine table (ragtune.generate.ENGINES)
     max_tokens: int = Field(96, ge=1, le=32768)
     temperature: float = Field(0.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)

@@ -6,8 +6,6 @@ two threads made a 15 ms query embedding take 490 ms); batches use every core.
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -15,27 +13,10 @@ import numpy as np
 
 from ragtune.errors import ModelNotFoundError
 from ragtune.registry import ModelSpec
+from ragtune.threads import torch_threads
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-_torch_lock = threading.Lock()
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` intra-op torch threads, then restore the previous count."""
-    import torch
-
-    with _torch_lock:
-        old = torch.get_num_threads()
-        if n and n != old:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if n and n != old:
-                torch.set_num_threads(old)
 
 
 class Embedder:

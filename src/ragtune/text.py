@@ -1,4 +1,4 @@
-"""Text helpers on the ground floor: SQuAD normalisation, content words, sentence spans.
+"""Text helpers on the ground floor: SQuAD normalisation, token F1, content words, sentence spans.
 
 Used by generation (citation attribution, the reader), training (answer checks) and evaluation
 (metrics) alike, so none of those layers imports another for them.
@@ -6,6 +6,8 @@ Used by generation (citation attribution, the reader), training (answer checks) 
 Example:
     >>> normalize_answer("The  Eiffel-Tower!")
     'eiffeltower'
+    >>> token_f1("the Eiffel Tower in Paris", ["Eiffel Tower"])
+    0.6666666666666666
     >>> [s for s, e in sentence_spans("It rained. Then it stopped!")]
     [0, 11]
 """
@@ -14,6 +16,10 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
+from collections.abc import Sequence
+
+from ragtune.errors import DataError
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -35,6 +41,34 @@ def normalize_answer(text: str) -> str:
 def answer_tokens(text: str) -> list[str]:
     """SQuAD-normalised tokens."""
     return normalize_answer(text).split()
+
+
+def pair_f1(prediction: str, gold: str) -> float:
+    """Token F1 of one prediction against one gold answer (SQuAD v1.1 ``f1_score``)."""
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def check_golds(golds: Sequence[str]) -> None:
+    """Refuse gold answers given as one string or as an empty list (one clear line each)."""
+    if isinstance(golds, str):
+        raise DataError("gold answers must be a list of strings, not one string: wrap it as [answer]")
+    if len(golds) == 0:
+        raise DataError("an item has no gold answer: every evaluated question needs at least one")
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """Bag-of-tokens F1 after normalisation, the maximum over the gold answers.
+
+    Source: SQuAD v1.1 ``f1_score`` with ``metric_max_over_ground_truths``. As in the
+    official script, an empty prediction scores 0 even against an empty gold answer.
+    """
+    check_golds(golds)
+    return max(pair_f1(prediction, g) for g in golds)
 
 
 STOP_WORDS = frozenset(

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-import ragtune.generate.base as base
-from ragtune.generate.base import busy_elsewhere, free_threads
+import ragtune.threads as policy
+from ragtune.threads import busy_elsewhere, free_threads, threads_per_process
 
 # /proc/stat "cpu" line: user nice system idle iowait irq softirq steal (guest fields follow, not summed)
 PROC_STAT = "cpu  {user} 0 {system} {idle} {iowait} 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
@@ -43,8 +43,8 @@ def fake_proc(monkeypatch, samples):
             return io.StringIO(PROC_SELF.format(**current))
         raise AssertionError(f"unexpected open({path!r})")
 
-    monkeypatch.setattr(base, "open", fake_open, raising=False)
-    monkeypatch.setattr(base, "time", NoSleep())  # only this module's clock; the real one is untouched
+    monkeypatch.setattr(policy, "open", fake_open, raising=False)
+    monkeypatch.setattr(policy, "time", NoSleep())  # only this module's clock; the real one is untouched
 
 
 def sample(busy: float, idle: float, own: float) -> dict:
@@ -55,26 +55,26 @@ def sample(busy: float, idle: float, own: float) -> dict:
 def test_cpu_times_parses_proc(monkeypatch):
     fake_proc(monkeypatch, [{"user": 100, "system": 50, "idle": 800, "iowait": 50, "utime": 7, "stime": 3}])
     # busy = user+nice+system+irq+softirq+steal, total includes idle and iowait; own = utime+stime
-    assert base._cpu_times() == (150.0, 1000.0, 10.0)
+    assert policy._cpu_times() == (150.0, 1000.0, 10.0)
 
 
 def test_cpu_times_is_none_without_proc(monkeypatch):
     def no_proc(path, *a, **kw):
         raise FileNotFoundError(path)
 
-    monkeypatch.setattr(base, "open", no_proc, raising=False)
-    assert base._cpu_times() is None
+    monkeypatch.setattr(policy, "open", no_proc, raising=False)
+    assert policy._cpu_times() is None
 
 
 def test_another_process_holding_a_core_counts_as_busy(monkeypatch):
-    monkeypatch.setattr(base.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 4)
     # 400 jiffies pass over 4 cores; 100 of them busy, none ours: one core's worth.
     fake_proc(monkeypatch, [sample(1000, 3000, 50), sample(1100, 3300, 50)])
     assert busy_elsewhere(0.25) == pytest.approx(1.0)
 
 
 def test_our_own_work_is_left_out(monkeypatch):
-    monkeypatch.setattr(base.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 4)
     # Same 100 busy jiffies, but 100 are this process's: nothing else is busy.
     fake_proc(monkeypatch, [sample(1000, 3000, 50), sample(1100, 3300, 150)])
     assert busy_elsewhere(0.25) == pytest.approx(0.0)
@@ -84,7 +84,7 @@ def test_our_own_work_is_left_out(monkeypatch):
 
 
 def test_own_time_ahead_of_machine_time_is_clamped_to_zero(monkeypatch):
-    monkeypatch.setattr(base.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
     # Per-process and machine counters tick separately; ours can run slightly ahead.
     fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1010, 1090, 20)])
     assert busy_elsewhere(0.25) == 0.0
@@ -96,7 +96,7 @@ def test_no_progress_in_the_counters_is_unknown(monkeypatch):
 
 
 def test_explicit_setting_wins(monkeypatch):
-    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: pytest.fail("no sampling when threads are set"))
+    monkeypatch.setattr(policy, "busy_elsewhere", lambda *a: pytest.fail("no sampling when threads are set"))
     assert free_threads(3) == 3
     assert free_threads(64) == 64
 
@@ -113,15 +113,15 @@ def test_explicit_setting_wins(monkeypatch):
     (0.0, 1, 1),
 ])
 def test_thread_count_for_a_given_sample(monkeypatch, others, cpus, expected):
-    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
-    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: others)
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(policy, "busy_elsewhere", lambda *a: others)
     assert free_threads() == expected
     assert free_threads(0) == expected
 
 
 def test_end_to_end_from_proc_samples(monkeypatch):
-    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(base.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
     # Another process keeps one of two cores busy while we also work: one thread for us.
     fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1150, 1050, 50)])
     assert free_threads() == 1
@@ -131,13 +131,36 @@ def test_end_to_end_from_proc_samples(monkeypatch):
 
 
 def test_load_average_is_the_fallback_when_proc_is_unreadable(monkeypatch):
-    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(base, "busy_elsewhere", lambda *a: None)
-    monkeypatch.setattr(base.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(policy, "busy_elsewhere", lambda *a: None)
+    monkeypatch.setattr(policy.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
     assert free_threads() == 2
 
     def no_loadavg():
         raise OSError("no load average here")
 
-    monkeypatch.setattr(base.os, "getloadavg", no_loadavg)
+    monkeypatch.setattr(policy.os, "getloadavg", no_loadavg)
     assert free_threads() == 4
+
+
+@pytest.mark.parametrize("requested, world, free, expected", [
+    (3, 4, 8, 3),    # the setting wins, whatever the world size
+    (0, 1, 4, 4),    # one process: every free core
+    (0, 2, 4, 2),    # the free cores shared out between processes
+    (0, 3, 4, 1),
+    (0, 8, 4, 1),    # never fewer than one thread a process
+])
+def test_training_threads_share_the_free_cores(monkeypatch, requested, world, free, expected):
+    monkeypatch.setattr(policy, "free_threads", lambda requested=0: requested or free)
+    assert threads_per_process(requested, world) == expected
+
+
+def test_torch_threads_sets_and_restores_the_count():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    with policy.torch_threads(want):
+        assert torch.get_num_threads() == want
+    assert torch.get_num_threads() == before
+    with policy.torch_threads(0):  # 0 leaves the count alone
+        assert torch.get_num_threads() == before

@@ -7,15 +7,14 @@ from rich.table import Table
 
 from ragtune.cli.common import console, print_json, settings_from
 from ragtune.errors import ModelNotFoundError
+from ragtune.train.artifacts import load_model_info
+from ragtune.train.classifier import Classifier
 
 
 def classify(ctx: typer.Context, texts: list[str] = typer.Argument(..., help="One or more texts to label."),
              model: str = typer.Option(..., "--model", "-m", help="A classifier from `ragtune models list`."),
              as_json: bool = typer.Option(False, "--json", help="Print labels and probabilities as JSON.")):
     """Label texts with a trained classifier (sentiment and the like), with class probabilities."""
-    from ragtune.train.artifacts import load_model_info
-    from ragtune.train.classifier import Classifier
-
     s = settings_from(ctx)
     info = load_model_info(s, model)
     if info.task != "classify":

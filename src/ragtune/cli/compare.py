@@ -8,6 +8,9 @@ import typer
 
 from ragtune.cli.common import console, print_json, settings_from
 from ragtune.errors import ConfigError
+from ragtune.evaluate.compare import rerender, run_comparison
+from ragtune.evaluate.experiment import QUICK_OVERRIDES, load_experiment
+from ragtune.evaluate.report import print_summary
 
 EXAMPLES = ("knowledge", "support", "sentiment")
 
@@ -35,10 +38,6 @@ def compare(ctx: typer.Context,
     Stages already finished in an earlier run of the same experiment (knowledge base, trained
     models, answers) are reused, so an interrupted comparison resumes where it stopped.
     """
-    from ragtune.evaluate.compare import run_comparison
-    from ragtune.evaluate.experiment import QUICK_OVERRIDES, load_experiment
-    from ragtune.evaluate.report import print_summary
-
     if config and example:
         raise ConfigError("give --config or --example, not both")
     if not config:
@@ -61,8 +60,6 @@ def compare(ctx: typer.Context,
 
 def report(ctx: typer.Context, run_id: str = typer.Argument(..., help="The comparison's run id.")):
     """Re-render the report (HTML, Markdown, results.json) of a past comparison."""
-    from ragtune.evaluate.compare import rerender
-
     paths = rerender(settings_from(ctx), run_id)
     console.print(f"report: {paths.get('html')}")
 

@@ -14,6 +14,7 @@ from ragtune.cli import kb as kb_cmd
 from ragtune.cli import runs as runs_cmd
 from ragtune.cli.common import console, err, print_json, settings_from
 from ragtune.errors import RagtuneError
+from ragtune.registry import list_models
 
 app = typer.Typer(
     name="ragtune",
@@ -76,8 +77,6 @@ def show_config(ctx: typer.Context, as_json: bool = typer.Option(True, "--json/-
 @app.command("models-available", hidden=True)
 def models_available(ctx: typer.Context):
     """List the generators and embedders the registry knows."""
-    from ragtune.registry import list_models
-
     for m in list_models(settings_from(ctx)):
         console.print(f"{m.name}\t{m.kind}\t{m.path or m.base_url}")
 

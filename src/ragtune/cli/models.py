@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ragtune.cli.common import console, print_json, settings_from
+from ragtune.train.artifacts import delete_model, export_model, list_models, load_model_info, model_dir
 
 app = typer.Typer(help="Trained models: list, info, delete, export.", no_args_is_help=True)
 
@@ -19,8 +20,6 @@ def _size(n: int) -> str:
 @app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Every finished model: recipe, base, weights, final loss, size."""
-    from ragtune.train.artifacts import list_models
-
     models = list_models(settings_from(ctx))
     if as_json:
         print_json([m.to_dict() for m in models])
@@ -40,8 +39,6 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
 @app.command("info")
 def info_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model name.")):
     """Everything recorded about a model (JSON): base, data hash, config, metrics, exports."""
-    from ragtune.train.artifacts import load_model_info
-
     print_json(load_model_info(settings_from(ctx), name).to_dict())
 
 
@@ -49,8 +46,6 @@ def info_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model nam
 def delete_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."),
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
     """Delete a model folder (weights, exports, checkpoints)."""
-    from ragtune.train.artifacts import delete_model, model_dir
-
     settings = settings_from(ctx)
     if not yes and not typer.confirm(f"delete model {name!r} in {model_dir(settings, name)}?"):
         raise typer.Exit(1)
@@ -65,8 +60,6 @@ def export_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model n
                verify: bool = typer.Option(False, "--verify", help="Check llama.cpp applies the GGUF adapter "
                                            "like transformers+PEFT (correlation of the adapter's effect).")):
     """Export a LoRA model so llama.cpp can serve it (GGUF adapter) or any HF tool can load it (merged)."""
-    from ragtune.train.artifacts import export_model
-
     info = export_model(settings_from(ctx), name, gguf=gguf, merged=merged, verify=verify)
     for kind, path in info.exports.items():
         console.print(f"{kind}: {path}")

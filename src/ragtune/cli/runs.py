@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ragtune.cli.common import console, print_json, settings_from
 from ragtune.errors import RagtuneError
+from ragtune.evaluate.store import load_answers
 from ragtune.runlog import RunLog
 
 app = typer.Typer(help="Browse the run log (every ingest, query, training and comparison).", no_args_is_help=True)
@@ -43,8 +44,6 @@ def show(ctx: typer.Context, run_id: str = typer.Argument(..., help="Run id (a u
     if run is None:
         raise RagtuneError(f"no run {run_id!r}; see: ragtune runs list")
     if answers:
-        from ragtune.evaluate.store import load_answers
-
         rows = load_answers(s, run["id"], mode=mode, limit=limit)
         if as_json:
             return print_json(rows)

@@ -8,9 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ragtune.config import Settings, _format_error, _set_path
-from ragtune.errors import ConfigError
+from ragtune.config import Settings, _format_error, _parse_value, _set_path
+from ragtune.errors import ConfigError, RagtuneError
+from ragtune.evaluate.classification import ClassificationRunner
 from ragtune.evaluate.experiment import ExperimentConfig
+from ragtune.evaluate.qa import QARunner
+from ragtune.evaluate.report import render_report
 from ragtune.evaluate.results import DEFAULT_PRIMARY, ComparisonResults
 from ragtune.evaluate.stats import summarize
 from ragtune.evaluate.workspace import Workspace
@@ -19,8 +22,6 @@ from ragtune.runlog import RunLog
 
 def experiment_settings(settings: Settings, exp: ExperimentConfig, ws: Workspace) -> Settings:
     """The user's settings + the experiment's [settings], on the experiment's own data folder."""
-    from ragtune.config import _parse_value
-
     tree = settings.dump()
     tree["data_dir"] = str(ws.data_dir)
     for item in exp.setting_overrides():
@@ -44,8 +45,6 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
     """
     import shutil
 
-    from ragtune.evaluate.report import render_report
-
     ws_root = Path(settings.data_dir) / "experiments" / exp.name
     if fresh and ws_root.exists():
         shutil.rmtree(ws_root)
@@ -59,12 +58,8 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
         res.primary_metric = exp.primary_metric or DEFAULT_PRIMARY[exp.task]
         t0 = time.perf_counter()
         if exp.task == "qa":
-            from ragtune.evaluate.qa import QARunner
-
             QARunner(exp, s, ws, res, show_progress).run()
         else:
-            from ragtune.evaluate.classification import ClassificationRunner
-
             ClassificationRunner(exp, s, ws, res, show_progress).run()
         res.config["wall_s"] = round(time.perf_counter() - t0, 1)
         summarize(res)
@@ -79,9 +74,6 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
 
 def rerender(settings: Settings, run_id: str) -> dict[str, Path]:
     """Re-render the report of a past run from its results.json."""
-    from ragtune.errors import RagtuneError
-    from ragtune.evaluate.report import render_report
-
     run = RunLog(settings.data_dir).get(run_id)
     if run is None or run["kind"] != "compare":
         raise RagtuneError(f"no comparison run {run_id!r}; see: ragtune runs list --kind compare")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import DataError
+from ragtune.train.data import jsonl_rows
 
 
 @dataclass
@@ -60,8 +61,6 @@ class QASplit:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """The objects of a JSONL file, each with ``_where`` ("path:line") for error messages."""
-    from ragtune.train.data import jsonl_rows
-
     return [{**obj, "_where": where} for where, obj in jsonl_rows(path)]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,48 +23,26 @@ import numpy as np
 
 from ragtune.errors import DataError
 from ragtune.scoring import accuracy, confusion_matrix, macro_f1, per_class_f1  # noqa: F401 (re-exported)
-from ragtune.text import STOP_WORDS, answer_tokens, content_tokens, normalize_answer  # noqa: F401 (re-exported)
+from ragtune.text import (  # noqa: F401 (re-exported)
+    STOP_WORDS,
+    answer_tokens,
+    check_golds,
+    content_tokens,
+    normalize_answer,
+    pair_f1,
+    token_f1,
+)
 
 # --- answer quality (SQuAD v1.1) ----------------------------------------------------------------
-
-_tokens = answer_tokens
-
-
-def _f1_pair(prediction: str, gold: str) -> float:
-    """Token F1 of one prediction against one gold answer (SQuAD v1.1 ``f1_score``)."""
-    pred, ref = _tokens(prediction), _tokens(gold)
-    same = sum((Counter(pred) & Counter(ref)).values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred), same / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def _check_golds(golds: Sequence[str]) -> None:
-    if isinstance(golds, str):
-        raise DataError("gold answers must be a list of strings, not one string: wrap it as [answer]")
-    if len(golds) == 0:
-        raise DataError("an item has no gold answer: every evaluated question needs at least one")
-
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
     """1.0 when the normalised prediction equals any normalised gold answer, else 0.0.
 
     Source: SQuAD v1.1 ``exact_match_score`` with ``metric_max_over_ground_truths``.
     """
-    _check_golds(golds)
+    check_golds(golds)
     norm = normalize_answer(prediction)
     return float(any(norm == normalize_answer(g) for g in golds))
-
-
-def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """Bag-of-tokens F1 after normalisation, the maximum over the gold answers.
-
-    Source: SQuAD v1.1 ``f1_score`` with ``metric_max_over_ground_truths``. As in the
-    official script, an empty prediction scores 0 even against an empty gold answer.
-    """
-    _check_golds(golds)
-    return max(_f1_pair(prediction, g) for g in golds)
 
 
 def answer_recall(prediction: str, golds: Sequence[str]) -> float:
@@ -77,7 +54,7 @@ def answer_recall(prediction: str, golds: Sequence[str]) -> float:
     of open-domain QA evaluation (Chen et al. 2017, DrQA; Kandpal et al. 2023), on SQuAD
     normalisation. A gold answer that normalises to nothing never matches.
     """
-    _check_golds(golds)
+    check_golds(golds)
     padded = f" {normalize_answer(prediction)} "
     for gold in golds:
         norm = normalize_answer(gold)
@@ -125,7 +102,7 @@ def supported_token_share(answer: str, context_texts: Sequence[str]) -> float | 
         return None
     support = set()
     for text in context_texts:
-        support.update(_tokens(text))
+        support.update(answer_tokens(text))
     return sum(t in support for t in tokens) / len(tokens)
 
 
@@ -136,7 +113,7 @@ def citation_contains_gold(cited_texts: Sequence[str], golds: Sequence[str]) -> 
     precision in the sense of Gao et al. 2023, ALCE, judged against the gold answer
     instead of an NLI model). No citations scores 0.
     """
-    _check_golds(golds)
+    check_golds(golds)
     return float(any(answer_recall(text, golds) for text in cited_texts))
 
 
@@ -189,7 +166,7 @@ def answer_changed(answer_with_ctx: str, answer_without_ctx: str) -> ContextReli
     a, b = normalize_answer(answer_with_ctx), normalize_answer(answer_without_ctx)
     if not a and not b:
         return ContextReliance(False, 1.0)
-    return ContextReliance(a != b, _f1_pair(a, b))
+    return ContextReliance(a != b, pair_f1(a, b))
 
 
 # --- retrieval ----------------------------------------------------------------------------------

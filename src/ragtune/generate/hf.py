@@ -10,17 +10,20 @@ import time
 from collections.abc import Iterator
 
 from ragtune.config import GenerationSettings
-from ragtune.embedding import torch_threads
 from ragtune.errors import EngineError
-from ragtune.generate.base import Generation, GenParams, Message, free_threads, last_generation
+from ragtune.generate.base import Generation, GenParams, Message, last_generation
+from ragtune.generate.registry import register_engine
+from ragtune.modeling import load_causal_lm
 from ragtune.registry import ModelSpec
+from ragtune.threads import free_threads, torch_threads
 
 
+@register_engine("transformers", auto_for=("hf",))
 class TransformersEngine:
     name = "transformers"
 
     def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None):
-        import torch
+        import torch  # torch and transformers are imported on use: registering this engine stays cheap
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.spec = spec
@@ -29,8 +32,6 @@ class TransformersEngine:
         self.n_ctx = settings.n_ctx
         try:
             if spec.kind == "gguf":
-                from ragtune.train.model_io import load_causal_lm
-
                 self.model, self.tok = load_causal_lm(spec)
             else:
                 self.tok = AutoTokenizer.from_pretrained(spec.path, local_files_only=True)
@@ -39,7 +40,7 @@ class TransformersEngine:
         except OSError as e:
             raise EngineError(f"transformers could not load {spec.path}: {e}") from e
         if adapter:
-            from peft import PeftModel
+            from peft import PeftModel  # the [train] extra: pip install 'ragtune[train]'
 
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()

@@ -16,13 +16,18 @@ import httpx
 from ragtune.config import GenerationSettings
 from ragtune.errors import EngineError
 from ragtune.generate.base import Generation, GenParams, Message
+from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
 
 
+@register_engine("http", auto_for=("http",))
 class HttpEngine:
     name = "http"
 
-    def __init__(self, spec: ModelSpec, settings: GenerationSettings, timeout: float = 120.0):
+    def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None,
+                 timeout: float = 120.0):
+        if adapter:
+            raise EngineError("an HTTP endpoint cannot load a local adapter; serve the adapter there instead")
         self.spec = spec
         self.url = spec.base_url.rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json"}

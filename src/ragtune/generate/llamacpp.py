@@ -11,17 +11,22 @@ import time
 from collections.abc import Iterator
 
 from ragtune.config import GenerationSettings
-from ragtune.errors import EngineError, missing_extra
-from ragtune.generate.base import Generation, GenParams, Message, free_threads, last_generation
+from ragtune.errors import ConfigError, EngineError, missing_extra
+from ragtune.generate.base import Generation, GenParams, Message, last_generation
+from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
+from ragtune.threads import free_threads
 
 
+@register_engine("llama.cpp", auto_for=("gguf",))
 class LlamaCppEngine:
     name = "llama.cpp"
 
     def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None):
+        if spec.kind != "gguf":
+            raise ConfigError(f"generation.engine=llama.cpp needs a .gguf model, not {spec.kind} {spec.name!r}")
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama  # the [llama] extra: pip install 'ragtune[llama]'
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as e:
             raise missing_extra("llama-cpp-python", "llama") from e

@@ -16,6 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 from ragtune import __version__
 from ragtune.config import Settings, load_settings
+from ragtune.generate.base import get_engine
+from ragtune.kb import list_kbs, open_kb
+from ragtune.registry import resolve
 from ragtune.serve import errors
 from ragtune.serve.middleware import Gate
 from ragtune.serve.routes import chat, classify, kb, web
@@ -26,10 +29,6 @@ log = logging.getLogger("ragtune.serve")
 
 def warm_up(st: ServerState) -> None:
     """Load the generator and every KB's embedder and vectors, so the first question is not slow."""
-    from ragtune.generate.base import get_engine
-    from ragtune.kb import list_kbs, open_kb
-    from ragtune.registry import resolve
-
     try:
         get_engine(resolve(st.settings.models.generator, st.settings), st.settings.generation)
         for name in list_kbs(st.settings):

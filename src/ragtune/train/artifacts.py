@@ -27,6 +27,9 @@ from typing import Any
 from ragtune.errors import ModelNotFoundError, TrainingError
 from ragtune.files import atomic_write_text, dir_size  # dir_size re-exported for callers
 from ragtune.names import check_name
+from ragtune.registry import ModelSpec, resolve
+from ragtune.train import export
+from ragtune.train.model_io import load_causal_lm
 
 INFO_FILE = "ragtune_model.json"
 
@@ -196,9 +199,6 @@ def load_trained_causal_lm(settings: Any, name: str) -> tuple[Any, Any, ModelInf
     """
     import torch
 
-    from ragtune.registry import ModelSpec, resolve
-    from ragtune.train.model_io import load_causal_lm
-
     info = load_model_info(settings, name)
     if info.task != "generate":
         raise ModelNotFoundError(
@@ -228,8 +228,6 @@ VERIFY_PROMPT = (
 
 def base_spec_of(settings: Any, info: ModelInfo) -> Any:
     """The base a model was trained on: its recorded file if still there, else its name."""
-    from ragtune.registry import ModelSpec, resolve
-
     b = info.base_model
     if b.get("path") and Path(b["path"]).exists():
         return ModelSpec(b["name"], b["kind"], b["path"])
@@ -243,8 +241,6 @@ def export_model(settings: Any, name: str, *, gguf: bool = True, merged: bool = 
     ``verify`` compares the adapter's effect on the logits in llama.cpp and in transformers+PEFT
     (``export.verify_gguf_adapter``) and records the result under ``metrics["gguf_verify"]``.
     """
-    from ragtune.train import export
-
     info = load_model_info(settings, name)
     if info.weights != "lora" or info.adapter_dir is None or info.task != "generate":
         raise TrainingError(f"model {name!r} has no LoRA adapter of a generator to export ({info.weights})")

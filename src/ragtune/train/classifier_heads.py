@@ -23,10 +23,10 @@ import numpy as np
 
 from ragtune.embedding import get_embedder
 from ragtune.errors import ModelNotFoundError
+from ragtune.modeling import hf_model_dir, load_tokenizer, quiet_transformers
 from ragtune.registry import ModelSpec, resolve
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, LabeledText, check_lengths
-from ragtune.train.model_io import _quiet_transformers, hf_model_dir, load_tokenizer
 
 Logits = Callable[[list[str]], np.ndarray]
 
@@ -101,7 +101,7 @@ def _seq_cls_model(base_spec: Any, labels: list[str], pad_id: int):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    _quiet_transformers()
+    quiet_transformers()
     folder = hf_model_dir(base_spec)
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "score.weight MISSING" load report is expected: the head is new

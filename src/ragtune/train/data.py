@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ragtune.errors import DataError
+from ragtune.config import IngestSettings
+from ragtune.errors import DataError, IngestError
+from ragtune.ingest import iter_files, load_file
 
 T = TypeVar("T")
 ROLES = ("system", "user", "assistant")
@@ -187,10 +189,6 @@ def _csv_rows(p: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def load_documents(paths: Sequence[str | Path], settings: Any = None) -> list[Any]:
     """Plain documents for continued pre-training, read by the same loaders as ``ragtune ingest``."""
-    from ragtune.config import IngestSettings
-    from ragtune.errors import IngestError
-    from ragtune.ingest import iter_files, load_file
-
     ingest = settings.ingest if settings is not None else IngestSettings()
     docs = []
     try:

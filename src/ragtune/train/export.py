@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.errors import ModelNotFoundError, TrainingError
+from ragtune.errors import ModelNotFoundError, TrainingError, missing_extra
 from ragtune.registry import ModelSpec
+from ragtune.train.model_io import load_causal_lm
 
 # transformers model_type -> GGUF architecture whose q/k rows llama.cpp permutes.
 _LLAMA_LIKE = {"llama", "mistral"}
@@ -257,8 +258,6 @@ def load_base_causal_lm(base_spec: ModelSpec):
     """A fresh float32 transformers copy of the base and its tokenizer (via the cached HF copy of a GGUF)."""
     import torch
 
-    from ragtune.train.model_io import load_causal_lm
-
     model, tok = load_causal_lm(base_spec, torch.float32)
     model.eval()
     return model, tok
@@ -275,8 +274,6 @@ def _llama_cpp_logits(model_path: str, ids: list[int], lora_path: str | None, n_
     try:
         from llama_cpp import Llama
     except ImportError as e:
-        from ragtune.errors import missing_extra
-
         raise missing_extra("llama-cpp-python", "llama") from e
     kw: dict[str, Any] = {"lora_path": lora_path} if lora_path else {}
     llm = Llama(

@@ -34,7 +34,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ragtune.errors import TrainingError
+from ragtune.errors import TrainingError, missing_extra
+from ragtune.progress import default_enabled, stderr
+from ragtune.threads import threads_per_process
 from ragtune.train import checkpoint as ckpt
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example
@@ -92,8 +94,6 @@ def prepare_model(model: torch.nn.Module, cfg: TrainConfig, task_type: str = "CA
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as e:
-        from ragtune.errors import missing_extra
-
         raise missing_extra("peft", "train") from e
     lora = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
@@ -196,8 +196,6 @@ class _Bar:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from ragtune.progress import stderr
-
         self.p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[info]}"), TextColumn("eta"), TimeRemainingColumn(),
                           console=stderr)
@@ -256,7 +254,7 @@ def train_loop(
     recipe with another objective (a classification head) reuse the loop unchanged.
     ``on_step(step, loss)`` is called after each optimizer step on the main process.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # the [train] extra: pip install 'ragtune[train]'
 
     if not train:
         raise TrainingError("no training examples left after validation; add data or lower val_fraction")
@@ -264,7 +262,7 @@ def train_loop(
     acc = Accelerator(cpu=not torch.cuda.is_available())
     world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(pick_threads(cfg.threads, world))
+    torch.set_num_threads(threads_per_process(cfg.threads, world))
     amp = autocast_dtype(cfg.precision)
     ckpt_root = Path(work_dir) / "checkpoints"
 
@@ -373,22 +371,7 @@ def train_loop(
     return result
 
 
-def pick_threads(requested: int, world: int = 1) -> int:
-    """Torch threads per process: the setting, else the cores that are free now, shared out.
-
-    On a loaded 2-core machine a LoRA step with 2 threads took 5-10 times longer than with 1
-    (threads wait on each other at every op), so an idle core count beats the core count.
-    """
-    if requested:
-        return requested
-    from ragtune.generate.base import free_threads
-
-    return max(1, free_threads() // max(1, world))
-
-
 def _tty() -> bool:
-    from ragtune.progress import default_enabled
-
     return default_enabled()
 
 

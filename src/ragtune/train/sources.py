@@ -10,7 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ragtune.embedding import get_embedder
 from ragtune.errors import DataError
+from ragtune.generate import GenParams, get_engine
+from ragtune.ingest import chunk_document, token_counter
+from ragtune.kb import open_kb  # upward (train -> kb): see tests/test_layers.py
+from ragtune.registry import resolve
+from ragtune.train.data import load_documents
 from ragtune.types import Chunk
 
 Message = dict[str, str]
@@ -19,8 +25,6 @@ GenerateFn = Callable[[list[Message], float, int, int], str]  # (messages, tempe
 
 def chunks_from_kb(settings: Any, name: str) -> list[Chunk]:
     """Every chunk of the current version of knowledge base ``name``, in a stable order."""
-    from ragtune.kb import open_kb
-
     chunks = open_kb(settings, name).store.all_chunks()
     if not chunks:
         raise DataError(f"knowledge base {name!r} is empty; add documents: ragtune ingest --kb {name} PATH")
@@ -30,14 +34,8 @@ def chunks_from_kb(settings: Any, name: str) -> list[Chunk]:
 def chunks_from_paths(settings: Any, paths: Sequence[str | Path],
                       count_tokens: Callable[[str], int] | None = None) -> list[Chunk]:
     """Load files like ``ragtune ingest`` and chunk them with ``[chunking]`` and the embedder's tokenizer."""
-    from ragtune.ingest import chunk_document, token_counter
-    from ragtune.train.data import load_documents
-
     docs = load_documents(list(paths), settings)
     if count_tokens is None:
-        from ragtune.embedding import get_embedder
-        from ragtune.registry import resolve
-
         count_tokens = token_counter(get_embedder(resolve(settings.models.embedder, settings)).tokenizer)
     out: list[Chunk] = []
     for d in docs:
@@ -54,9 +52,6 @@ def load_chunks(settings: Any, kb: str | None = None, paths: Sequence[str | Path
 
 def make_generate(settings: Any, model: str | None = None) -> GenerateFn:
     """The configured generator (llama.cpp for GGUF) as a plain function, for data generation."""
-    from ragtune.generate import GenParams, get_engine
-    from ragtune.registry import resolve
-
     engine = get_engine(resolve(model or settings.models.generator, settings), settings.generation)
 
     def generate(messages: list[Message], temperature: float = 0.0, seed: int = 0,

@@ -22,11 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import PromptSettings
-from ragtune.text import normalize_answer
+from ragtune.errors import DataError
+from ragtune.generate.prompts import rag_messages
+from ragtune.progress import progress as bar
+from ragtune.text import normalize_answer, token_f1
+from ragtune.train import sft
+from ragtune.train.artifacts import check_name_free
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import write_jsonl
-from ragtune.train.sources import GenerateFn
-from ragtune.types import Chunk
+from ragtune.train.sources import GenerateFn, make_generate
+from ragtune.types import Chunk, Hit
 
 SYSTEM = "You write quiz questions about a text. The answer is a few words copied exactly from the text."
 USER = "Text:\n{text}\n\nWrite one question about the text and its short answer."
@@ -86,10 +91,6 @@ def roundtrip_ok(question: str, answer: str, chunk: Chunk, generate: GenerateFn,
     """Round-trip consistency (Alberti et al. 2019, "Synthetic QA Corpora Generation with Roundtrip
     Consistency"): asked the question with the chunk as context, the generator gives the answer back
     (token F1 >= 0.5 or the answer contained in its reply)."""
-    from ragtune.evaluate.metrics import token_f1
-    from ragtune.generate.prompts import rag_messages
-    from ragtune.types import Hit
-
     reply = generate(rag_messages(question, [Hit(chunk, 0.0)], prompts or PromptSettings()), 0.0, 0, 32)
     a = normalize_answer(answer)
     return f" {a} " in f" {normalize_answer(reply)} " or token_f1(reply, [answer]) >= 0.5
@@ -103,8 +104,6 @@ def build_examples(chunks: Sequence[Chunk], generate: GenerateFn, per_chunk: int
     ``roundtrip`` also drops pairs the generator cannot answer back from the chunk (one more
     generation per surviving pair).
     """
-    from ragtune.progress import progress as bar
-
     report = SynthReport()
     seen: set[tuple[str, str]] = set()
     with bar(progress) as p:
@@ -140,9 +139,6 @@ def generate_dataset(settings: Any, chunks: Sequence[Chunk], out: str | Path, *,
                      seed: int = 0, generate: GenerateFn | None = None, progress: bool | None = None,
                      roundtrip: bool = False) -> SynthReport:
     """Write the kept pairs to ``out`` and the rejected ones (with reasons) beside it."""
-    from ragtune.errors import DataError
-    from ragtune.train.sources import make_generate
-
     report = build_examples(chunks, generate or make_generate(settings), per_chunk, seed, progress=progress,
                             roundtrip=roundtrip, prompts=settings.prompts)
     out = Path(out).expanduser()
@@ -161,9 +157,6 @@ def train(settings: Any, chunks: Sequence[Chunk], out: str | Path, name: str, cf
           per_chunk: int = 2, generate: GenerateFn | None = None, base: str | None = None,
           overwrite: bool = False, progress: bool | None = None, roundtrip: bool = False):
     """Generate the dataset (unless ``out`` already exists and resuming), then SFT on it."""
-    from ragtune.train import sft
-    from ragtune.train.artifacts import check_name_free
-
     check_name_free(settings, name, overwrite, cfg.resume)  # before minutes of generation
     out = Path(out).expanduser()
     report = None
