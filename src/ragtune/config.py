@@ -16,8 +16,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ragtune.errors import ConfigError
 
@@ -95,17 +96,38 @@ class IngestSettings(_Section):
     )
 
 
+def public_url(url: str) -> str:
+    """A database URL without its password (in the user part or a ``password=`` parameter)::
+
+        >>> public_url("postgresql://app:s3cret@db:5432/rag?sslmode=require&password=x")
+        'postgresql://app@db:5432/rag?sslmode=require'
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = "&".join(p for p in parts.query.split("&") if p and not p.startswith("password="))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 class StoreSettings(_Section):
     """Where new knowledge bases keep their chunks: a name in ``ragtune.store.STORES``.
 
     Checked against that table when a knowledge base is created (third-party backends register
     at import, after settings load); an existing knowledge base keeps the backend it was made with.
     ``url`` is the server of a server-backed backend, e.g. ``postgresql://USER@HOST:PORT/DB`` for
-    ``postgres`` (given alone, it selects ``postgres``); a password in it is used, never stored.
+    ``postgres`` (given alone, it selects ``postgres``); a password in it is used, never stored or
+    shown: every dump of the settings has the URL without it.
     """
 
     backend: str = Field("lance", min_length=1)
     url: str | None = None
+
+    @field_serializer("url")
+    def _no_password(self, url: str | None) -> str | None:
+        """Dumps (``ragtune config``, run logs, results.json) show the URL without its password."""
+        return public_url(url) if url else url
 
     @model_validator(mode="before")
     @classmethod

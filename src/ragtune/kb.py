@@ -5,6 +5,8 @@ files (for the built-in LanceDB backend: the table and the version record). A KB
 embedder; opening it with another one is an error, since vectors from two models cannot be
 compared. It also remembers its store backend (``store.backend`` when it was created; ``lance``
 for knowledge bases made before the setting existed) and talks to it only through ``Store``.
+A server-backed store (``postgres``) keeps its data on the server; kb.json then records the
+server's URL without its password (``store_url``), and ``kb.json`` is all there is under the folder.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ragtune.registry import resolve
 from ragtune.retrieve import Retriever
 from ragtune.retrieve.retriever import check_query, check_top_k
 from ragtune.runlog import RunLog
-from ragtune.store import Filters, Store, open_store, store_class
+from ragtune.store import STORES, Filters, Store, copy_version, open_store, public_url, store_class, takes_url
 from ragtune.types import Hit
 
 
@@ -61,19 +63,62 @@ class KnowledgeBase:
             if exist_ok:
                 return cls.open(settings, name)
             raise KnowledgeBaseError(f"knowledge base {name!r} already exists; pick another name or delete it first")
-        backend = settings.store.backend
-        store_class(backend)  # an unknown backend fails before anything is loaded or written
+        store_class(settings.store.backend)  # an unknown backend fails before anything is loaded or written
         spec = resolve(settings.models.embedder, settings)
         emb = get_embedder(spec)
         meta = {"name": name, "description": description, "created": time.time(),
                 "embedder": spec.name, "embedder_path": spec.path, "embedder_fingerprint": spec.fingerprint(),
-                "dim": emb.dim, "chunking": settings.chunking.model_dump(), "store": backend}
+                "dim": emb.dim, "chunking": settings.chunking.model_dump()}
+        return cls._make(settings, name, meta)
+
+    @classmethod
+    def _make(cls, settings: Settings, name: str, meta: dict[str, Any]) -> KnowledgeBase:
+        """Open the store of ``settings.store`` for a new knowledge base, then write its kb.json."""
+        root = kb_root(settings, name)
+        backend = settings.store.backend
+        url = settings.store.url if takes_url(backend) else None
+        meta = {**meta, "store": backend}
+        if url:
+            meta["store_url"] = public_url(url)  # the password stays in the URL given, never in kb.json
+        fresh = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
-        open_store(backend, root, emb.dim)
+        try:
+            open_store(backend, root, int(meta["dim"]), url)
+        except BaseException:
+            if fresh:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
         tmp = root / "kb.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1))
         tmp.replace(root / "kb.json")
         return cls(settings, name, meta)
+
+    @classmethod
+    def copy(cls, settings: Settings, src: str, dst: str, description: str | None = None) -> KnowledgeBase:
+        """A new knowledge base ``dst`` in ``settings.store`` holding the current version of ``src``.
+
+        The embedder record comes along and nothing is re-embedded, so the copy ranks as ``src`` does.
+        """
+        source = cls.open(settings, src)
+        if (kb_root(settings, dst) / "kb.json").exists():
+            raise KnowledgeBaseError(f"knowledge base {dst!r} already exists; pick another name or delete it first")
+        store_class(settings.store.backend)
+        v = source.version()
+        keep = ("embedder", "embedder_path", "embedder_fingerprint", "dim", "chunking")
+        meta = {"name": dst, "description": source.meta.get("description", "") if description is None else description,
+                "created": time.time(), **{k: source.meta[k] for k in keep if k in source.meta},
+                "copied_from": {"kb": src, "version": v}}
+        kb = cls._make(settings, dst, meta)
+        try:
+            copy_version(source.store, kb.store, v, note=f"copy of {src} version {v}")
+        except BaseException:
+            # undo only what this copy made: a server-side knowledge base that already held
+            # versions (the same name on a shared server) is left as it was
+            if kb.store.version() == 0 and hasattr(kb.store, "drop"):
+                kb.store.drop()
+            shutil.rmtree(kb.root, ignore_errors=True)
+            raise
+        return kb
 
     @classmethod
     def open(cls, settings: Settings, name: str) -> KnowledgeBase:
@@ -92,7 +137,9 @@ class KnowledgeBase:
         root = kb_root(settings, name)
         if not (root / "kb.json").exists():
             raise KnowledgeBaseError(f"no knowledge base {name!r} to delete")
-        _open.pop((str(Path(settings.data_dir).resolve()), name), None)
+        kb = _open.pop((str(Path(settings.data_dir).resolve()), name), None) or KnowledgeBase.open(settings, name)
+        if hasattr(STORES.get(kb.meta.get("store", DEFAULT_BACKEND)), "drop"):
+            kb.store.drop()  # a server-backed store: its data is not under root
         shutil.rmtree(root)
 
     # ---- parts, loaded lazily ---------------------------------------------------------------
@@ -111,8 +158,15 @@ class KnowledgeBase:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.meta.get("store", DEFAULT_BACKEND), self.root, int(self.meta["dim"]))
+            self._store = open_store(self.meta.get("store", DEFAULT_BACKEND), self.root, int(self.meta["dim"]),
+                                     self._store_url())
         return self._store
+
+    def _store_url(self) -> str | None:
+        """kb.json's server URL, with the password of ``store.url`` when that names the same server."""
+        url = self.meta.get("store_url")
+        given = self.settings.store.url
+        return given if url and given and public_url(given) == url else url
 
     @property
     def retriever(self) -> Retriever:
@@ -177,8 +231,16 @@ class KnowledgeBase:
         return {"name": self.name, "description": self.meta.get("description", ""),
                 "embedder": self.meta["embedder"], "dim": self.meta["dim"], "version": versions[-1].version,
                 "versions": len(versions), "sources": len(docs), "documents": sum(d["documents"] for d in docs),
-                "chunks": self.store.count(), "size_bytes": dir_size(self.root), "created": self.meta["created"],
-                "path": str(self.root)}
+                "chunks": self.store.count(), "size_bytes": self._size(), "created": self.meta["created"],
+                "path": str(self.root), "store": self.meta.get("store", DEFAULT_BACKEND)}
+
+    def location(self) -> str:
+        """Where the chunks live: the folder, or the server (URL without password) and schema."""
+        return getattr(self.store, "location", str(self.root))
+
+    def _size(self) -> int:
+        size = getattr(self.store, "size_bytes", None)  # a server-backed store knows its own size
+        return dir_size(self.root) + (size() if size else 0)
 
 
 def list_kbs(settings: Settings) -> list[str]:

@@ -41,4 +41,5 @@ def test_filter_and_where_reach_the_store(tmp_path):
 def test_an_unknown_store_backend_is_refused_at_create(tmp_path):
     res = cli(tmp_path / "data", "--set", "store.backend=pgvector", "kb", "create", "x")
     assert isinstance(res.exception, ConfigError)
-    assert str(res.exception) == "store.backend: 'pgvector' is not a known store backend; use one of 'lance'"
+    assert str(res.exception) == ("store.backend: 'pgvector' is not a known store backend; "
+                                  "use one of 'lance', 'postgres'")

@@ -1,9 +1,10 @@
 """The ``Store`` contract, run against every backend, and the table that backends are found in.
 
-``BACKENDS`` lists the backends the contract runs on: the built-in ``lance`` and ``memory``, a
-third-party store written here against nothing but the protocol (it proves the contract is all
-a backend needs: a knowledge base ingests into it and searches it). A new backend joins by name
-in ``BACKENDS``; ``WHERE`` gives it a sample of its raw query language if it has one.
+``BACKENDS`` lists the backends the contract runs on: the built-in ``lance`` and ``postgres`` (on a
+real server, see conftest.py) and ``memory``, a third-party store written here against nothing
+but the protocol (it proves the contract is all a backend needs: a knowledge base ingests into
+it and searches it). A new backend joins by name in ``BACKENDS``; ``WHERE`` gives it a sample of
+its raw query language if it has one.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ragtune.store import (
 from ragtune.types import Chunk
 
 DIM = 8
-BACKENDS = ["lance", "memory"]  # the PostgreSQL backend (a later issue) is added here
+BACKENDS = ["lance", "memory", "postgres"]  # postgres: a real server (tests/store/conftest.py)
 WHERE = {"lance": "page >= 2"}  # a raw filter in each backend's own language, keeping pages 2 and up
 
 
@@ -152,7 +153,16 @@ def memory_registered():
 @pytest.fixture(params=BACKENDS)
 def make_store(request, tmp_path, memory_registered):
     """Opens a store of the backend under test on one knowledge-base folder (a second call: a second handle)."""
-    return lambda: open_store(request.param, tmp_path / "kb", DIM)
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    opened = []
+
+    def make():
+        opened.append(open_store(request.param, tmp_path / "kb", DIM, url))
+        return opened[-1]
+
+    yield make
+    for st in opened:
+        getattr(st, "close", lambda: None)()
 
 
 def _vecs(n, seed):

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ragtune.cli.common import console, err, parse_filters, print_json, settings_from
@@ -26,29 +27,56 @@ def _size(n: int) -> str:
     return str(n)
 
 
+_STORE_HELP = ("Where the knowledge base lives: 'lance' (embedded, under --data-dir) or a PostgreSQL URL "
+               "postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass; never stored). "
+               "Default: store.backend / store.url.")
+
+
+def _store_fields(store: str | None) -> dict[str, str | None]:
+    """``--store`` as settings: a URL means the postgres backend at that URL, anything else a backend name."""
+    if store is None:
+        return {}
+    if store.startswith(("postgresql://", "postgres://")):
+        return {"store__backend": "postgres", "store__url": store}
+    return {"store__backend": store}
+
+
 @app.command("create")
 def create(ctx: typer.Context, name: str = typer.Argument(..., help="Name: letters, digits, '.', '_', '-'."),
-           description: str = typer.Option("", "--description", "-d", help="What this knowledge base holds.")):
+           description: str = typer.Option("", "--description", "-d", help="What this knowledge base holds."),
+           store: str = typer.Option(None, "--store", help=_STORE_HELP)):
     """Create an empty knowledge base."""
-    s = settings_from(ctx)
-    KnowledgeBase.create(s, name, description)
-    console.print(f"created knowledge base [bold]{name}[/] in {s.data_dir}")
+    s = settings_from(ctx, **_store_fields(store))
+    kb = KnowledgeBase.create(s, name, description)
+    where = s.data_dir if kb.meta["store"] == "lance" else kb.location()
+    console.print(f"created knowledge base [bold]{name}[/] in {escape(str(where))}", highlight=False)
+
+
+@app.command("copy")
+def copy(ctx: typer.Context, src: str = typer.Argument(..., help="The knowledge base to copy."),
+         dst: str = typer.Argument(..., help="Name of the new knowledge base."),
+         store: str = typer.Option(None, "--store", help=_STORE_HELP)):
+    """Copy the current version of a knowledge base, with its embedder, into a new one (another store)."""
+    s = settings_from(ctx, **_store_fields(store))
+    kb = KnowledgeBase.copy(s, src, dst)
+    console.print(f"copied {src} version {kb.meta['copied_from']['version']} to [bold]{dst}[/] "
+                  f"({kb.store.count()} chunks) in {escape(kb.location())}", highlight=False)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """List knowledge bases with their size and version."""
+    """List knowledge bases with their size, version and store."""
     s = settings_from(ctx)
-    infos = [open_kb(s, n).info() for n in list_kbs(s)]
+    infos = [{**kb.info(), "location": kb.location()} for kb in (open_kb(s, n) for n in list_kbs(s))]
     if as_json:
         return print_json(infos)
     if not infos:
         console.print(f"no knowledge bases in {s.data_dir}; create one: ragtune kb create NAME")
         return
-    t = Table("name", "version", "sources", "chunks", "size", "embedder", "description")
+    t = Table("name", "version", "sources", "chunks", "size", "embedder", "store", "description")
     for i in infos:
         t.add_row(i["name"], str(i["version"]), str(i["sources"]), str(i["chunks"]), _size(i["size_bytes"]),
-                  i["embedder"], i["description"])
+                  i["embedder"], i["store"] if i["store"] == "lance" else i["location"], i["description"])
     console.print(t)
 
 
@@ -56,18 +84,19 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 def info(ctx: typer.Context, name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
          documents: bool = typer.Option(False, "--documents", help="Also list every source document."),
          versions: bool = typer.Option(False, "--versions", help="Also list every version.")):
-    """Show a knowledge base: counts, size, versions, documents."""
+    """Show a knowledge base: counts, size, where it is stored, versions, documents."""
     s = settings_from(ctx)
     kb = open_kb(s, name)
-    data = kb.info()
+    data = {**kb.info(), "location": kb.location()}
     if documents:
         data["documents_list"] = kb.store.documents()
     if versions:
         data["versions_list"] = [v.__dict__ for v in kb.store.versions()]
     if as_json:
         return print_json(data)
-    for k in ("name", "description", "embedder", "version", "sources", "documents", "chunks", "path"):
-        console.print(f"[bold]{k}[/]: {data[k]}")
+    for k in ("name", "description", "embedder", "version", "sources", "documents", "chunks", "store", "location",
+              "path"):
+        console.print(f"[bold]{k}[/]: {escape(str(data[k]))}")
     console.print(f"[bold]size[/]: {_size(data['size_bytes'])}")
     if documents:
         t = Table("source", "title", "documents", "chunks", "ingested")

@@ -12,11 +12,13 @@ The built-in LanceDB backend registers here exactly as a third-party one does::
 
 Then ``store.backend = "mine"`` (``[store] backend`` in ragtune.toml, ``--set store.backend=mine``)
 makes new knowledge bases use it; an existing knowledge base remembers the backend it was
-created with.
+created with. A backend on a server takes its address as a keyword, ``cls(root, dim, url=...)``,
+from ``store.url`` (the built-in ``postgres`` backend, ``ragtune kb create NAME --store URL``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -60,6 +62,16 @@ def store_class(name: str) -> type:
     return cls
 
 
-def open_store(name: str, root: str | Path, dim: int) -> Store:
-    """A store of backend ``name`` for the knowledge base in ``root`` with ``dim``-wide vectors."""
-    return store_class(name)(Path(root), dim)
+def takes_url(name: str) -> bool:
+    """Whether backend ``name`` lives on a server and is built with ``url=``."""
+    return "url" in inspect.signature(store_class(name)).parameters
+
+
+def open_store(name: str, root: str | Path, dim: int, url: str | None = None) -> Store:
+    """A store of backend ``name`` for the knowledge base in ``root`` with ``dim``-wide vectors.
+
+    ``url`` is the server of a server-backed backend (``cls(root, dim, url=url)``); a backend
+    that keeps its data in ``root`` is built as ``cls(root, dim)`` and never receives one.
+    """
+    cls = store_class(name)
+    return cls(Path(root), dim) if url is None else cls(Path(root), dim, url=url)

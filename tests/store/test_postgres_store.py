@@ -1,0 +1,104 @@
+"""What only the PostgreSQL backend has: its URL handling, its schema per knowledge base, the HNSW
+index under version and metadata filters, and one-line errors for a server that changed under it."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+
+from ragtune.errors import KnowledgeBaseError
+from ragtune.store import PostgresStore, open_store, public_url
+from ragtune.store.postgres import schema_name
+from ragtune.types import Chunk
+
+DIM = 16
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:s3cret@db.internal:5432/rag", "postgresql://app@db.internal:5432/rag"),
+    ("postgresql://app@db:5432/rag?sslmode=require&password=s3cret", "postgresql://app@db:5432/rag?sslmode=require"),
+    ("postgres://postgres:@/rag?host=/tmp/sock", "postgres://postgres@/rag?host=/tmp/sock"),
+    ("postgresql://db/rag", "postgresql://db/rag"),
+])
+def test_the_url_is_shown_and_kept_without_its_password(url, shown):
+    assert public_url(url) == shown
+
+
+def test_each_knowledge_base_is_a_schema_and_long_names_stay_distinct():
+    assert schema_name("support") == "ragtune_support"
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    assert schema_name(long_a) != schema_name(long_b) and len(schema_name(long_a)) <= 63
+
+
+def test_a_bad_url_or_none_is_one_line(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match=r"^the postgres store needs a server URL"):
+        PostgresStore(tmp_path / "kb", DIM)
+    with pytest.raises(KnowledgeBaseError, match=r"^store URL 'mysql://u@h/db' is not a PostgreSQL URL"):
+        PostgresStore(tmp_path / "kb", DIM, url="mysql://u:pw@h/db")
+
+
+def _fill(st, n, seed=0, source_of=lambda i: f"/s{i % 10}.txt"):
+    vecs = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [Chunk(f"c{i}", f"d{i}", source_of(i), f"chunk number {i}", index=i, page=i % 7) for i in range(n)]
+    st.add(chunks, vecs, {})
+    st.commit()
+    return vecs
+
+
+def test_hnsw_search_with_version_and_metadata_filters_still_fills_k(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    vecs = _fill(st, 3000)
+    st.delete_sources(["/s0.txt", "/s1.txt"])  # version 2: 600 rows marked removed
+    st.commit()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE ragtune_kb.chunks")
+    q = vecs[5]
+    with st._read() as cur:  # the plan the store's own connections use: the HNSW index
+        cur.execute("EXPLAIN SELECT chunk_id FROM ragtune_kb.chunks WHERE v_from <= 2 AND (v_to IS NULL OR v_to > 2)"
+                    " ORDER BY embedding <=> %s LIMIT 30", [q])
+        assert "chunks_hnsw" in " ".join(r[0] for r in cur.fetchall())
+    exact = np.argsort(-(vecs @ q), kind="stable")
+    for version, keep in ((1, lambda i: True), (2, lambda i: i % 10 >= 2)):
+        want = [f"c{i}" for i in exact if keep(i)][:30]
+        got = [c.chunk_id for c, _ in st.search_dense(q, 30, version=version)]
+        assert len(got) == 30 and len(set(got) & set(want)) >= 28, version  # recall@30 of the index
+    only = st.search_dense(q, 30, {"source": "/s3.txt", "page": [1, 2]}, version=2)
+    want = [f"c{i}" for i in exact if i % 10 == 3 and i % 7 in (1, 2)][:30]
+    assert len(only) == 30 and {c.source for c, _ in only} == {"/s3.txt"} and len({c.chunk_id for c, _ in only}
+                                                                                    & set(want)) >= 28
+    st.close()
+
+
+def test_a_filter_value_is_data_never_sql(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    _fill(st, 20)
+    evil = "x' OR '1'='1'); DROP TABLE ragtune_kb.chunks; --"
+    assert st.search_dense(np.ones(DIM, np.float32), 5, {"source": evil}) == []
+    assert st.search_text(evil, 5, {"title": evil}) == [] and st.search_text("chunk 'number' | !(3)", 3)
+    assert st.count() == 20
+    st.close()
+
+
+def test_a_changed_server_is_one_line(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    _fill(st, 5)
+    with pytest.raises(KnowledgeBaseError, match=r"holds 16-wide vectors, not 8; .*another embedder"):
+        open_store("postgres", tmp_path / "kb", 8, pg_url)
+    other = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    other.drop()
+    with pytest.raises(KnowledgeBaseError, match=r"^schema ragtune_kb is gone from .*create it again$"):
+        st.count()
+    st.close()
+
+
+def test_full_text_splits_paths_and_keeps_accented_and_non_latin_words(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    texts = ["see /docs/setup_guide.txt for the café crème", "Zürich liegt am See", "東京 is Tokyo", "plain words"]
+    st.add([Chunk(f"c{i}", f"d{i}", "/a.txt", t, index=i) for i, t in enumerate(texts)],
+           np.eye(DIM, dtype=np.float32)[:4], {})
+    st.commit()
+    for query, want in (("setup guide", "c0"), ("café", "c0"), ("Zürich", "c1"), ("東京", "c2")):
+        assert [c.chunk_id for c, _ in st.search_text(query, 3)] == [want], query
+    st.close()
