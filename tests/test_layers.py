@@ -29,11 +29,7 @@ LEVEL = {name: len(LAYERS) - i for i, (_, names) in enumerate(LAYERS) for name i
 
 # Upward imports that remain today, each with why it is still there. Fix one, then delete it here:
 # the test fails when this list holds an import that no longer exists, so it can only shrink.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("ragtune.train.sources", "ragtune.kb"):
-        "chunks_from_kb opens a knowledge base for the cpt/synth/raft recipes; its callers "
-        "(cli/train.py, evaluate/training.py, owned elsewhere) should open the KB and pass the chunks in",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ragtune.config import Settings
 from ragtune.embedding import Embedder, get_embedder
-from ragtune.errors import KnowledgeBaseError
+from ragtune.errors import DataError, KnowledgeBaseError
 from ragtune.files import dir_size
 from ragtune.ingest.sync import IngestReport, sync_paths
 from ragtune.names import check_name as check_kb_name
@@ -29,7 +29,7 @@ from ragtune.retrieve import Retriever
 from ragtune.retrieve.retriever import check_query, check_top_k
 from ragtune.runlog import RunLog
 from ragtune.store import STORES, Filters, Store, copy_version, open_store, public_url, store_class, takes_url
-from ragtune.types import Hit
+from ragtune.types import Chunk, Hit
 
 
 def check_name(name: str) -> str:
@@ -250,6 +250,15 @@ def list_kbs(settings: Settings) -> list[str]:
 
 _open: dict[tuple[str, str], KnowledgeBase] = {}
 _open_lock = threading.Lock()
+
+
+def kb_chunks(settings: Settings, name: str) -> list[Chunk]:
+    """Every chunk of the current version of knowledge base ``name``, in a stable order (what the
+    documents-based recipes train on: the same chunks RAG retrieves)."""
+    chunks = open_kb(settings, name).store.all_chunks()
+    if not chunks:
+        raise DataError(f"knowledge base {name!r} is empty; add documents: ragtune ingest --kb {name} PATH")
+    return chunks
 
 
 def open_kb(settings: Settings, name: str) -> KnowledgeBase:

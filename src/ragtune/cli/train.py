@@ -128,9 +128,10 @@ def _report(outcome: Any, as_json: bool) -> None:
 
 
 def _chunks(settings: Any, kb: str | None, paths: list[Path] | None):
+    from ragtune.kb import kb_chunks
     from ragtune.train.sources import load_chunks
 
-    return load_chunks(settings, kb=kb, paths=[str(p) for p in paths or []])
+    return load_chunks(settings, (lambda: kb_chunks(settings, kb)) if kb else None, [str(p) for p in paths or []])
 
 
 DATA = typer.Option(..., "--data", "-d", help="Training file(s): JSONL question/answer, prompt/completion or "

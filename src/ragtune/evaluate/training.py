@@ -49,9 +49,9 @@ class Contender:
                            settings.prompts.model_dump(), settings.models.generator, settings.models.embedder)
 
     def chunks(self, settings: Settings) -> list[Chunk]:
-        from ragtune.train.sources import chunks_from_kb
+        from ragtune.kb import kb_chunks
 
-        return chunks_from_kb(settings, self.kb) if self.kb else []
+        return kb_chunks(settings, self.kb) if self.kb else []
 
     def train(self, settings: Settings, folder: Path, progress: bool | None = None) -> dict[str, Any]:
         """Write the data file into ``folder``, train through the recipe, export; the stage record."""
@@ -77,6 +77,36 @@ class Contender:
                 "examples_sha256": info.extra.get("examples_sha256"), "config": self.cfg.model_dump()}
 
 
+def long_questions(settings: Settings, contender: Contender) -> list[str]:
+    """The ids of an sft contender's question rows longer than its ``max_seq_len``, before any training.
+
+    Each row is tokenised exactly as the recipe will (the closed-book chat of ``sft``), so the
+    count is the one training would meet; the knowledge base's text needs no check (it is cut
+    into blocks that fit). Other recipes build their prompts while training (raft draws its
+    passages then): they skip long rows (``skip_long``) and report the count afterwards.
+    """
+    if contender.recipe != "sft" or not contender.rows:
+        return []
+    from ragtune.modeling import load_tokenizer  # the train extra: pip install 'ragtune[train]'
+    from ragtune.registry import resolve
+    from ragtune.train.data import QAItem
+    from ragtune.train.sft import item_messages, tokenize_chat
+
+    tok = load_tokenizer(resolve(settings.models.generator, settings))
+    long = []
+    for r in contender.rows:
+        item = QAItem(where=str(r["id"]), kind="qa", question=r["question"], answer=r["answer"])
+        if len(tokenize_chat(tok, item_messages(item, settings.prompts))) > contender.cfg.max_seq_len:
+            long.append(str(r["id"]))
+    return long
+
+
+def skipped_note(contender: Contender, skipped: int, total: int) -> str:
+    """The line the report and results.json get when training left long examples out."""
+    return (f"{contender.name}: {skipped} of {total} training examples are longer than max_seq_len "
+            f"{contender.cfg.max_seq_len} tokens and were skipped (raise train.max_seq_len to keep them)")
+
+
 def ft_contender(name: str, questions: list[Question], cfg: TrainConfig, kb: str | None,
                  answers: dict[str, str] | None = None) -> Contender:
     """Closed-book QA rows (each question's first answer, or ``answers[id]``), the KB's text mixed in."""
@@ -91,9 +121,9 @@ def raft_contender(settings: Settings, name: str, questions: list[Question], cfg
 
     A question whose document is not in the knowledge base has no oracle and is left out.
     """
-    from ragtune.train.sources import chunks_from_kb
+    from ragtune.kb import kb_chunks
 
-    kb_ids = {Path(c.source).stem: c.doc_id for c in chunks_from_kb(settings, kb)}
+    kb_ids = {Path(c.source).stem: c.doc_id for c in kb_chunks(settings, kb)}
     rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "doc_id": kb_ids[safe_name(q.doc_id)]}
             for q in questions if q.doc_id and safe_name(q.doc_id) in kb_ids]
     return Contender(name, "raft", rows, cfg, kb, {"k": k, "p_drop": p_drop})

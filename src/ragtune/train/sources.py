@@ -1,7 +1,8 @@
 """Where the documents-based recipes (cpt, synth, raft) get their chunks, and the generator they use.
 
-Chunks come from a knowledge base (the same chunks RAG retrieves, so both approaches see the
-same text) or from files, loaded and chunked exactly like ``ragtune ingest`` does.
+Chunks come from a knowledge base (``ragtune.kb.kb_chunks``, opened by the caller: the same chunks
+RAG retrieves, so both approaches see the same text) or from files, loaded and chunked exactly
+like ``ragtune ingest`` does.
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ from ragtune.embedding import get_embedder
 from ragtune.errors import DataError
 from ragtune.generate import GenParams, get_engine
 from ragtune.ingest import chunk_document, token_counter
-from ragtune.kb import open_kb  # upward (train -> kb): see tests/test_layers.py
 from ragtune.registry import resolve
 from ragtune.train.data import load_documents
 from ragtune.types import Chunk
 
 Message = dict[str, str]
 GenerateFn = Callable[[list[Message], float, int, int], str]  # (messages, temperature, seed, max_tokens)
-
-
-def chunks_from_kb(settings: Any, name: str) -> list[Chunk]:
-    """Every chunk of the current version of knowledge base ``name``, in a stable order."""
-    chunks = open_kb(settings, name).store.all_chunks()
-    if not chunks:
-        raise DataError(f"knowledge base {name!r} is empty; add documents: ragtune ingest --kb {name} PATH")
-    return chunks
 
 
 def chunks_from_paths(settings: Any, paths: Sequence[str | Path],
@@ -43,11 +35,13 @@ def chunks_from_paths(settings: Any, paths: Sequence[str | Path],
     return out
 
 
-def load_chunks(settings: Any, kb: str | None = None, paths: Sequence[str | Path] | None = None,
+def load_chunks(settings: Any, kb_chunks: Callable[[], list[Chunk]] | None = None,
+                paths: Sequence[str | Path] | None = None,
                 count_tokens: Callable[[str], int] | None = None) -> list[Chunk]:
-    if bool(kb) == bool(paths):
+    """The chunks of a knowledge base (``kb_chunks``, a loader the caller gives) or of files."""
+    if bool(kb_chunks) == bool(paths):
         raise DataError("give the documents either as --kb NAME or as files/folders, not both or neither")
-    return chunks_from_kb(settings, kb) if kb else chunks_from_paths(settings, paths or [], count_tokens)
+    return kb_chunks() if kb_chunks else chunks_from_paths(settings, paths or [], count_tokens)
 
 
 def make_generate(settings: Any, model: str | None = None) -> GenerateFn:
