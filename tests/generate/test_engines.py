@@ -40,3 +40,24 @@ def test_embedder_is_not_a_generator():
     s = load_settings(env={})
     with pytest.raises(ConfigError, match="not a generator"):
         get_engine(resolve("minilm-l6"), s.generation)
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
+def test_engines_apply_and_report_the_thread_policy(engine):
+    """A loaded engine takes its policy's current count at each generation and says which it used."""
+    from ragtune.threads import ThreadPolicy
+
+    s = load_settings(env={}, overrides=[f"generation.engine={engine}", "generation.threads=1"])
+    eng = get_engine(resolve("smollm2-135m-instruct"), s.generation)
+    assert eng.policy.report()["source"] == "setting"
+    assert eng.generate(MSGS, GenParams(max_tokens=4)).timings["threads"] == 1.0
+    eng.policy = ThreadPolicy(2)  # what a re-check that found a second free core would leave
+    try:
+        assert eng.generate(MSGS, GenParams(max_tokens=4)).timings["threads"] == 2.0
+        if engine == "llama.cpp":
+            import llama_cpp
+
+            assert llama_cpp.llama_n_threads(eng.llm.ctx) == 2  # applied to the loaded context
+    finally:
+        eng.policy = ThreadPolicy(1)
+        eng.generate(MSGS, GenParams(max_tokens=1))

@@ -119,28 +119,123 @@ def test_thread_count_for_a_given_sample(monkeypatch, others, cpus, expected):
     assert free_threads(0) == expected
 
 
+def steady(busy_step: float, idle_step: float, own_step: float, windows: int = 3) -> list[dict]:
+    """``windows`` equal windows: the counters advance by the same steps each time."""
+    return [sample(1000 + i * busy_step, 1000 + i * idle_step, i * own_step) for i in range(windows + 1)]
+
+
 def test_end_to_end_from_proc_samples(monkeypatch):
     monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
     # Another process keeps one of two cores busy while we also work: one thread for us.
-    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1150, 1050, 50)])
+    fake_proc(monkeypatch, steady(150, 50, 50))
     assert free_threads() == 1
     # The same load, all of it ours: both cores.
-    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1150, 1050, 150)])
+    fake_proc(monkeypatch, steady(150, 50, 150))
     assert free_threads() == 2
 
 
-def test_load_average_is_the_fallback_when_proc_is_unreadable(monkeypatch):
+def test_a_fresh_choice_reads_the_median_of_three_windows(monkeypatch):
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
+    # Idle, then a spike elsewhere filling both cores in one window, then idle: the spike does not decide.
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1000, 1200, 0), sample(1200, 1200, 0),
+                            sample(1200, 1400, 0)])
+    assert free_threads() == 2
+    # Busy elsewhere in two of three windows: that is the load, one thread for us.
+    fake_proc(monkeypatch, [sample(1000, 1000, 0), sample(1200, 1000, 0), sample(1200, 1200, 0),
+                            sample(1400, 1200, 0)])
+    assert free_threads() == 1
+
+
+def test_busy_elsewhere_reads_one_reading_more_than_windows(monkeypatch):
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 4)
+    # 0, 1 and 3 cores busy elsewhere in three windows of 400 jiffies: the median is 1.
+    fake_proc(monkeypatch, [sample(0, 0, 0), sample(0, 400, 0), sample(100, 700, 0), sample(400, 800, 0)])
+    assert busy_elsewhere(0.25, windows=3) == pytest.approx(1.0)
+
+
+class FakeClock(NoSleep):
+    """``time`` with a monotonic clock the test moves."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def proc_feed(monkeypatch, readings: list[dict]):
+    """Serve /proc from a list the test appends to; each /proc/stat read takes the next reading."""
+    state = {"i": 0, "cur": {}}
+
+    def fake_open(path, *a, **kw):
+        if path == "/proc/stat":
+            state["cur"] = readings[state["i"]]
+            state["i"] += 1
+            return io.StringIO(PROC_STAT.format(**state["cur"]))
+        if path == "/proc/self/stat":
+            return io.StringIO(PROC_SELF.format(**state["cur"]))
+        raise AssertionError(f"unexpected open({path!r})")
+
+    monkeypatch.setattr(policy, "open", fake_open, raising=False)
+    return state
+
+
+def test_a_running_stage_rechecks_over_the_time_since_its_last_check(monkeypatch):
     monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(policy, "busy_elsewhere", lambda *a: None)
-    monkeypatch.setattr(policy.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
-    assert free_threads() == 2
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 4)
+    clock = FakeClock()
+    monkeypatch.setattr(policy, "time", clock)
+    # Start: three idle windows (4 readings), then the policy's own mark (a fifth).
+    readings = [sample(0, i * 400, 0) for i in range(4)] + [sample(0, 1600, 0)]
+    state = proc_feed(monkeypatch, readings)
+    tp = policy.ThreadPolicy(recheck_s=30)
+    assert tp.n == 4 and state["i"] == 5
+    # Before a check is due: no /proc read, the same count.
+    clock.now += 10
+    assert tp.current() == 4 and state["i"] == 5
+    # 30 s (12000 jiffies on 4 cores) since the mark, half of them busy elsewhere: two cores are taken.
+    clock.now += 20
+    readings.append(sample(6000, 1600 + 6000, 0))
+    assert tp.current() == 2
+    # The next 30 s: ours ran 1000 jiffies and a 1 s spike filled all four cores (400): too brief to count.
+    clock.now += 30
+    readings.append(sample(6000 + 1400, 7600 + 10600, 1000))
+    assert tp.current() == 4
+    # Counters that did not move tell nothing: the count stays.
+    clock.now += 30
+    readings.append(readings[-1])
+    assert tp.current() == 4
+    assert tp.report() == {"threads": 4, "first": 4, "min": 2, "max": 4, "source": "auto", "rechecks": 2}
 
-    def no_loadavg():
-        raise OSError("no load average here")
 
-    monkeypatch.setattr(policy.os, "getloadavg", no_loadavg)
-    assert free_threads() == 4
+def test_a_setting_pins_the_count_and_nothing_is_sampled(monkeypatch):
+    def no_proc(path, *a, **kw):
+        raise AssertionError("a pinned count must not read /proc")
+
+    monkeypatch.setattr(policy, "open", no_proc, raising=False)
+    clock = FakeClock()
+    monkeypatch.setattr(policy, "time", clock)
+    tp = policy.ThreadPolicy(3, recheck_s=0)
+    clock.now += 3600
+    assert tp.current() == 3
+    assert tp.report() == {"threads": 3, "first": 3, "min": 3, "max": 3, "source": "setting", "rechecks": 0}
+
+
+def test_without_proc_the_first_choice_stays(monkeypatch):
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(policy.os, "getloadavg", lambda: (1.0, 0.0, 0.0))
+
+    def no_proc(path, *a, **kw):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(policy, "open", no_proc, raising=False)
+    clock = FakeClock()
+    monkeypatch.setattr(policy, "time", clock)
+    tp = policy.ThreadPolicy(recheck_s=30)  # the load average decides the first choice
+    clock.now += 60
+    assert tp.n == 1 and tp.current() == 1 and tp.rechecks == 0
 
 
 @pytest.mark.parametrize("requested, world, free, expected", [

@@ -6,6 +6,12 @@ register like third parties; this module imports none of them.
 An engine takes chat messages and returns text. It renders the messages with the model's
 own chat template into the exact prompt string it feeds the model (``render``), so
 ``--show-prompt`` and the run log show what the model really saw.
+
+``GenParams.choices`` asks for an answer that is exactly one of a few strings (a label set):
+llama.cpp decodes under a grammar that allows only them (``choice_grammar``), transformers
+scores each choice's likelihood and answers with the likeliest, and an HTTP endpoint is sent
+the constraint in the fields vLLM and llama.cpp servers read (other servers may ignore it,
+so a caller checks the answer against its choices).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class GenParams:
     top_p: float = 1.0
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+    choices: list[str] | None = None  # answer with exactly one of these (None: free text)
 
     @classmethod
     def from_settings(cls, s: GenerationSettings, **override) -> GenParams:
@@ -46,7 +53,30 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"
-    timings: dict[str, float] = field(default_factory=dict)  # prompt_ms, decode_ms, total_ms, decode_tok_s
+    timings: dict[str, float] = field(default_factory=dict)  # prompt_ms, decode_ms, total_ms, decode_tok_s, threads
+    choice_logprobs: dict[str, float] = field(default_factory=dict)  # per choice, where the engine scores them
+
+
+def check_choices(choices: list[str]) -> list[str]:
+    """The choices of a constrained generation, or an error naming what is wrong with them."""
+    if not choices or any(not isinstance(c, str) or not c.strip() for c in choices):
+        raise EngineError(f"choices must be a non-empty list of non-empty strings, not {choices!r}")
+    return list(dict.fromkeys(choices))
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def choice_grammar(choices: list[str]) -> str:
+    """A llama.cpp grammar (GBNF) that matches exactly one of ``choices``.
+
+    >>> choice_grammar(["great", 'say "hi"'])
+    'root ::= "great" | "say \\\\"hi\\\\""'
+    """
+    return "root ::= " + " | ".join(_gbnf_literal(c) for c in check_choices(choices))
 
 
 class Engine(Protocol):

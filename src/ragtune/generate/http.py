@@ -2,6 +2,10 @@
 
 The key comes from the environment variable the model entry names, never from a file.
 Nothing is called unless the user configured such an endpoint.
+
+``GenParams.choices`` goes out as ``guided_choice`` (vLLM) and ``grammar`` (llama.cpp server).
+An endpoint that rejects those fields (HTTP 400/422) is asked again without them, and not sent
+them again; an endpoint that ignores them answers free text, so the caller checks the answer.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import httpx
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import EngineError
-from ragtune.generate.base import Generation, GenParams, Message
+from ragtune.generate.base import Generation, GenParams, Message, check_choices, choice_grammar
 from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
 
@@ -37,6 +41,7 @@ class HttpEngine:
                 raise EngineError(f"model {spec.name!r} needs an API key in ${spec.api_key_env}; export it")
             headers["Authorization"] = f"Bearer {key}"
         self.client = httpx.Client(headers=headers, timeout=timeout)
+        self.constrains = True  # False once the endpoint refused the choice fields
 
     def render(self, messages: list[Message]) -> str:
         """The endpoint applies its own template; this shows the messages it was sent."""
@@ -47,7 +52,19 @@ class HttpEngine:
                 "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed, "stream": stream}
         if params.stop:
             body["stop"] = params.stop
+        if params.choices and self.constrains:
+            choices = check_choices(params.choices)
+            body["guided_choice"] = choices
+            body["grammar"] = choice_grammar(choices)
         return body
+
+    def _refused_choices(self, e: Exception, params: GenParams) -> bool:
+        """Whether ``e`` is the endpoint refusing the choice fields; if so, they are not sent again."""
+        if (params.choices and self.constrains and isinstance(e, httpx.HTTPStatusError)
+                and e.response.status_code in (400, 422)):
+            self.constrains = False
+            return True
+        return False
 
     def _fail(self, e: Exception) -> EngineError:
         if isinstance(e, httpx.HTTPStatusError):
@@ -69,6 +86,8 @@ class HttpEngine:
             r.raise_for_status()
             data = r.json()
         except (httpx.HTTPError, ValueError) as e:
+            if self._refused_choices(e, params):
+                return self.generate(messages, params)
             raise self._fail(e) from e
         t1 = time.perf_counter()
         usage = data.get("usage") or {}
@@ -78,6 +97,11 @@ class HttpEngine:
                           {"total_ms": (t1 - t0) * 1e3})
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
+        if params.choices:  # a constrained answer is a few tokens: no need to stream it
+            g = self.generate(messages, params)
+            yield g.text
+            yield g
+            return
         t0 = time.perf_counter()
         pieces: list[str] = []
         finish = "stop"

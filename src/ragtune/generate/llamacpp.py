@@ -2,6 +2,10 @@
 
 A LoRA adapter in GGUF form (``ragtune train ... --export gguf``) loads on top of the
 quantised base with ``lora_path``, so a fine-tuned model answers at llama.cpp speed.
+
+``GenParams.choices`` decodes under a grammar that allows exactly one of the choices
+(``LlamaGrammar``), so a classifier prompt answers with a label and nothing else. The thread
+count follows the machine's load (``ragtune.threads.ThreadPolicy``) and is in each timing.
 """
 
 from __future__ import annotations
@@ -9,13 +13,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import ConfigError, EngineError, missing_extra
-from ragtune.generate.base import Generation, GenParams, Message, last_generation
+from ragtune.generate.base import Generation, GenParams, Message, check_choices, choice_grammar, last_generation
 from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
-from ragtune.threads import free_threads
+from ragtune.threads import ThreadPolicy
 
 
 @register_engine("llama.cpp", auto_for=("gguf",))
@@ -26,13 +31,17 @@ class LlamaCppEngine:
         if spec.kind != "gguf":
             raise ConfigError(f"generation.engine=llama.cpp needs a .gguf model, not {spec.kind} {spec.name!r}")
         try:
-            from llama_cpp import Llama  # the [llama] extra: pip install 'ragtune[llama]'
+            # the [llama] extra: pip install 'ragtune[llama]'
+            from llama_cpp import Llama, LlamaGrammar, llama_set_n_threads
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as e:
             raise missing_extra("llama-cpp-python", "llama") from e
         self.spec = spec
         self.adapter = adapter
-        self.threads = free_threads(settings.threads)
+        self.policy = ThreadPolicy(settings.threads)
+        self.threads = self.policy.n
+        self._grammar_class, self._set_threads = LlamaGrammar, llama_set_n_threads
+        self._grammars: dict[tuple[str, ...], object] = {}
         try:
             self.llm = Llama(
                 model_path=spec.path, n_ctx=settings.n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
@@ -68,17 +77,42 @@ class LlamaCppEngine:
         return n
 
     def _kwargs(self, params: GenParams) -> dict:
-        return dict(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-                    top_k=0 if params.temperature > 0 else 1, min_p=0.0, repeat_penalty=1.0,
-                    seed=params.seed, stop=params.stop or None)
+        kw = dict(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+                  top_k=0 if params.temperature > 0 else 1, min_p=0.0, repeat_penalty=1.0,
+                  seed=params.seed, stop=params.stop or None)
+        if params.choices:
+            key = tuple(params.choices)
+            if key not in self._grammars:
+                self._grammars[key] = self._grammar_class.from_string(choice_grammar(params.choices), verbose=False)
+            kw["grammar"] = self._grammars[key]
+        return kw
+
+    @staticmethod
+    def _room_for_choices(params: GenParams) -> GenParams:
+        """With choices, room for the longest one whatever its tokens (a token is at least one byte)."""
+        if not params.choices:
+            return params
+        choices = check_choices(params.choices)
+        longest = max(len(c.encode()) for c in choices) + 1  # + the end of the turn
+        return replace(params, choices=choices, max_tokens=max(params.max_tokens, longest))
+
+    def _use_threads(self) -> int:
+        """Apply the policy's current count to the context (called under the lock, between generations)."""
+        n = self.policy.current()
+        if n != self.threads:
+            self._set_threads(self.llm.ctx, n, n)
+            self.threads = n
+        return n
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
         return last_generation(self.stream(messages, params))
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
+        params = self._room_for_choices(params)
         prompt = self.render(messages)
         n_prompt = self._check_fits(prompt, params)
         with self._lock:
+            threads = self._use_threads()
             self.llm.reset()
             t0 = time.perf_counter()
             first = None
@@ -101,5 +135,5 @@ class LlamaCppEngine:
         yield Generation(
             text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
-                     "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0},
+                     "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads)},
         )
