@@ -8,7 +8,9 @@ migrated forward with ``PRAGMA user_version``.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import socket
 import sqlite3
 import time
 import uuid
@@ -43,7 +45,30 @@ MIGRATIONS = [
     );
     CREATE INDEX metrics_run ON metrics(run_id, name, step);
     """,
+    # The process that runs it: a run whose process is gone without an outcome was stopped.
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    """,
 ]
+GONE = "the process ended without recording an outcome (killed, or its machine stopped)"
+
+
+def process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that started a run may still be running it.
+
+    Only a process on this machine can be checked; another machine's runs (a shared data folder)
+    and runs recorded before processes were (no pid) count as alive.
+    """
+    if not pid or host != socket.gethostname() or os.name == "nt":  # os.kill(pid, 0) would end it on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def library_versions() -> dict[str, str]:
@@ -95,13 +120,18 @@ class RunLog:
 
     @contextmanager
     def run(self, kind: str, config: dict[str, Any] | None = None, name: str | None = None) -> Iterator[Run]:
-        """Record a run; it ends as ``ok``, ``failed`` (with the error) or ``interrupted``."""
+        """Record a run; it ends as ``ok``, ``failed`` (with the error) or ``interrupted``.
+
+        A run whose process dies before it can say so (killed, power cut) is marked ``interrupted``
+        the next time the log is read (see :meth:`mark_gone`).
+        """
         run = Run(uuid.uuid4().hex[:12], kind, self, time.time())
         with self.connect() as db:
             db.execute(
-                "INSERT INTO runs (id, kind, name, status, started, config, versions) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, kind, name, status, started, config, versions, pid, host) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
                 (run.id, kind, name, "running", run.started, json.dumps(config or {}, default=str),
-                 json.dumps(library_versions())),
+                 json.dumps(library_versions()), os.getpid(), socket.gethostname()),
             )
         status, error = "ok", None
         try:
@@ -120,7 +150,17 @@ class RunLog:
                     (status, end, end - run.started, error, run.id),
                 )
 
+    def mark_gone(self) -> int:
+        """Mark ``running`` runs whose process is gone as ``interrupted``; returns how many."""
+        with self.connect() as db:
+            rows = db.execute("SELECT id, pid, host FROM runs WHERE status='running'").fetchall()
+            gone = [r["id"] for r in rows if not process_alive(r["pid"], r["host"])]
+            db.executemany("UPDATE runs SET status='interrupted', error=? WHERE id=? AND status='running'",
+                           [(GONE, i) for i in gone])
+        return len(gone)
+
     def list(self, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        self.mark_gone()
         with self.connect() as db:
             q = "SELECT id, kind, name, status, started, duration_s, error FROM runs"
             args: tuple = ()
@@ -131,6 +171,7 @@ class RunLog:
         return [dict(r) for r in rows]
 
     def get(self, run_id: str) -> dict[str, Any] | None:
+        self.mark_gone()
         with self.connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id=? OR id LIKE ?", (run_id, run_id + "%")).fetchone()
             if row is None:

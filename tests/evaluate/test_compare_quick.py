@@ -38,6 +38,9 @@ def test_quick_comparison_writes_a_real_report(tmp_path):
     rag_fresh = next(f for f in results["freshness"] if f["mode"] == "rag")
     assert rag_fresh["update_s"] > 0
     assert results["retrieval"] and results["recommendation"]["choice"] in {"rag", "fine-tuning", "both", "base"}
+    # A quick run says, in results.json, the report and the recommendation, that it is not for decisions.
+    assert results["config"]["quick"] is True and "not for decisions" in results["notes"][0]
+    assert "quick" in results["recommendation"]["rules"]
     costs = results["costs"]
     assert costs["rag"]["index_bytes"] > 0 and costs["ft"]["adapter_bytes"] > 0 and costs["ft"]["setup_s"] > 0
     # The report is one self-contained page with every section.
@@ -47,6 +50,7 @@ def test_quick_comparison_writes_a_real_report(tmp_path):
     assert {"summary", "recommendation", "accuracy", "latency", "costs", "freshness", "retrieval",
             "key-differences", "answers"} <= p.ids
     assert "http://" not in html and "https://" not in html and "<script src" not in html
+    assert "not for decisions" in html
     # Every answer is kept and browsable from the run log.
     res = CliRunner().invoke(app, ["--data-dir", str(d), "runs", "show", out["run_id"], "--answers", "--mode", "rag",
                                    "--json"])
@@ -56,5 +60,8 @@ def test_quick_comparison_writes_a_real_report(tmp_path):
     res2 = CliRunner().invoke(app, ["--data-dir", str(d), "compare", "--quick", "--json"], catch_exceptions=False)
     out2 = json.loads(res2.stdout[res2.stdout.index("{"):])
     assert out2["metrics"] == metrics and out2["run_id"] != out["run_id"]
+    # ... and so does the terminal.
+    res3 = CliRunner().invoke(app, ["--data-dir", str(d), "compare", "--quick"], catch_exceptions=False)
+    assert res3.exit_code == 0 and "not for decisions" in " ".join(res3.output.split()), res3.output
     # The report re-renders from results.json.
     assert CliRunner().invoke(app, ["--data-dir", str(d), "report", out["run_id"]]).exit_code == 0

@@ -109,9 +109,11 @@ def test_citation_contains_gold():
 def test_answer_changed_and_overlap():
     same = M.answer_changed("The Eiffel Tower.", "eiffel tower")
     assert same == (False, 1.0)
-    diff = M.answer_changed("Paris, France", "Paris")
-    assert diff.changed is True
-    assert diff.overlap_f1 == pytest.approx(2 / 3)  # P=1/2, R=1
+    more = M.answer_changed("Paris, France", "Paris")  # the same answer with more words: not a change
+    assert more.changed is False
+    assert more.overlap_f1 == pytest.approx(2 / 3)  # P=1/2, R=1
+    diff = M.answer_changed("Lyon, France", "Paris")
+    assert diff.changed is True and diff.overlap_f1 == 0.0
     assert M.answer_changed("", "the").changed is False
 
 

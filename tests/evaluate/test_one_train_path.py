@@ -92,12 +92,12 @@ def test_compare_raft_contender_is_ragtune_train_raft(workspace, tmp_path):
     rec = c.train(s, tmp_path / "train", progress=False)
     cli = _cli(cfg, data, "raft", "--data", rec["data"], "--kb", "docs", "--name", "raft-cli", "--distractors", "1",
                "--p-drop", "0.5", "--max-steps", "2", "--batch-size", "2", "--lr", "1e-3", "--max-seq-len", "1024",
-               "--val-fraction", "0")
+               "--val-fraction", "0", "--skip-long")
     _same_run(cli, rec)
     assert cli["extra"]["raft"]["dropped"] == 3  # the recipe's exact share: round(0.5 * 6)
     # Another drop share is other examples: the fingerprint tells runs apart.
     other = _cli(cfg, data, "raft", "--data", rec["data"], "--kb", "docs", "--name", "raft-p0", "--distractors", "1",
-                 "--p-drop", "0", "--max-steps", "1", "--max-seq-len", "1024", "--val-fraction", "0")
+                 "--p-drop", "0", "--max-steps", "1", "--max-seq-len", "1024", "--val-fraction", "0", "--skip-long")
     assert other["extra"]["examples_sha256"] != rec["examples_sha256"]
 
 
@@ -107,7 +107,7 @@ def test_compare_ft_contender_is_ragtune_train_sft_with_the_kb(workspace, tmp_pa
     rec = ft_contender("ft", questions, exp.train.config("ft", exp.seed), "docs").train(s, tmp_path / "train",
                                                                                         progress=False)
     cli = _cli(cfg, data, "sft", "--data", rec["data"], "--kb", "docs", "--name", "ft-cli", "--max-steps", "2",
-               "--batch-size", "2", "--lr", "1e-3", "--val-fraction", "0")
+               "--batch-size", "2", "--lr", "1e-3", "--val-fraction", "0", "--skip-long")
     _same_run(cli, rec)
     assert cli["extra"]["docs"] == {"chunks": len(FACTS)} and rec["examples"] == 2 * len(FACTS)
 
@@ -123,7 +123,9 @@ def test_the_cli_and_the_experiment_start_from_trainconfig_defaults():
         assert len(flags) == 23, recipe
         assert flags == {k: getattr(defaults, k) for k in flags}, recipe
     exp = load_experiment(data={**EXPERIMENT, "seed": 7, "train": {}})
-    assert exp.train.config("ft", exp.seed) == defaults.with_(seed=7, val_fraction=0.0)
+    # ... with the comparison's own: long examples are skipped (and counted in the notes), not fatal.
+    assert exp.train.config("ft", exp.seed) == defaults.with_(seed=7, val_fraction=0.0, skip_long=True)
+    assert not load_experiment(data={**EXPERIMENT, "train": {"skip_long": False}}).train.config("ft").skip_long
     exp = load_experiment(data=EXPERIMENT, overrides=["train.epochs=4", "train.ft.lr=5e-4"])
     ft, raft = exp.train.config("ft"), exp.train.config("raft")
     assert (ft.epochs, ft.lr, ft.max_seq_len, ft.checkpoint_every) == (4, 5e-4, defaults.max_seq_len, 100)

@@ -8,7 +8,7 @@ import typer
 
 from ragtune.cli.common import console, print_json, settings_from
 from ragtune.errors import ConfigError
-from ragtune.evaluate.compare import rerender, run_comparison
+from ragtune.evaluate.compare import QUICK_NOTE, rerender, run_comparison
 from ragtune.evaluate.experiment import QUICK_OVERRIDES, load_experiment
 from ragtune.evaluate.report import print_summary
 
@@ -47,11 +47,13 @@ def compare(ctx: typer.Context,
     if quick:
         exp.name = f"{exp.name}-quick"
     s = settings_from(ctx)
-    res, paths = run_comparison(exp, s, show_progress=not as_json, fresh=fresh)
+    res, paths = run_comparison(exp, s, show_progress=not as_json, fresh=fresh, quick=quick)
     if as_json:
         return print_json({"run_id": res.run_id, "report": {k: str(v) for k, v in paths.items()},
                            "metrics": {m: {k: e.value for k, e in v.items()} for m, v in res.metrics.items()}})
     print_summary(res, console, None)
+    if quick:
+        console.print(f"[yellow]{QUICK_NOTE}[/]")
     console.print(f"\nrun {res.run_id}: report [bold]{paths.get('html')}[/]")
     for k, v in paths.items():
         if k != "html":

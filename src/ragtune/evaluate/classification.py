@@ -1,10 +1,15 @@
 """Text classification (the sentiment example): prompting, retrieved demonstrations, a trained head.
 
-- ``zero-shot``: the generator is told the labels and answers with one word;
+- ``zero-shot``: the generator is told the labels and answers with one of them;
 - ``rag``: the k most similar labelled training texts, retrieved from a knowledge base of the
   training set, are given as worked examples before the text (in-context kNN);
 - ``ft``: a classifier trained on the training set (a head on the LLM with LoRA; the variant
   ``ft/embedder`` puts a linear head on the embedder instead).
+
+The two prompting modes answer under ``GenParams.choices`` = the label set (a grammar in
+llama.cpp, label likelihoods in transformers, the server's guided choice over HTTP). An answer
+that still is not a label (an endpoint that ignores the constraint) is ``(invalid)``, and each
+prompting mode reports ``invalid_share``, the share of such answers, with its interval.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import Settings
-from ragtune.evaluate.datasets import Labeled, load_labeled
+from ragtune.evaluate.datasets import Labeled, honour, load_labeled
 from ragtune.evaluate.experiment import ExperimentConfig
-from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievedChunk
+from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, RetrievedChunk
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.base import GenParams, get_engine
 from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
@@ -28,21 +33,41 @@ from ragtune.registry import resolve
 
 INVALID = "(invalid)"
 DESCRIPTIONS = {
-    "zero-shot": "the generator, told the labels, answers with one word",
+    "zero-shot": "the generator, told the labels, answers with one of them",
     "rag": "the k most similar labelled training texts as worked examples (in-context kNN)",
     "ft": "classification head on the LLM, LoRA-trained on the training set",
     "ft/embedder": "linear head on the embedder's sentence vectors",
 }
 
 
-def parse_label(text: str, labels: list[str]) -> str:
-    """The first label word in a generated answer; ``(invalid)`` when there is none."""
-    words = re.findall(r"[a-z]+", text.lower())
-    for w in words:
-        for lab in labels:
-            if w == lab or (len(w) >= 4 and lab.startswith(w)):
-                return lab
-    return INVALID
+DECODING = "constrained to the labels"  # how the prompting modes answer; part of their answers' fingerprint
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().rstrip(".!").strip().casefold()
+
+
+def answer_label(text: str, labels: list[str]) -> str:
+    """The label an answer is (ignoring case, spacing and a final full stop); ``(invalid)`` otherwise.
+
+    >>> answer_label("Great.", ["great", "other"]), answer_label("Great, other.", ["great", "other"])
+    ('great', '(invalid)')
+    """
+    by_norm = {_norm(lab): lab for lab in labels}
+    return by_norm.get(_norm(text), INVALID)
+
+
+def truncate(text: str, tokenizer: Any, max_len: int) -> str:
+    """``text`` cut to its first ``max_len`` tokens (unchanged when it fits)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) <= max_len:
+        return text
+    n = max_len
+    cut = tokenizer.decode(ids[:n], skip_special_tokens=True)
+    while n > 1 and len(tokenizer(cut, add_special_tokens=False)["input_ids"]) > max_len:
+        n -= 1  # decoding and re-tokenising may merge differently: shorten until it fits
+        cut = tokenizer.decode(ids[:n], skip_special_tokens=True)
+    return cut
 
 
 class ClassificationRunner:
@@ -57,6 +82,11 @@ class ClassificationRunner:
                              exp.data.label_field)
         test = load_labeled(exp.path(exp.data.test), exp.sizes.test_examples, exp.seed + 1, exp.data.text_field,
                             exp.data.label_field)
+        asked = exp.required_sizes()
+        for size, rows, n in (("train_examples", train, exp.sizes.train_examples),
+                              ("test_examples", test, exp.sizes.test_examples)):
+            if n:
+                honour(size, n, len(rows), asked, self.res.notes, "labelled rows in the file")
         leaked = {t.text for t in train} & {t.text for t in test}
         test = [t for t in test if t.text not in leaked]
         self.labels = sorted({r.label for r in train})
@@ -64,7 +94,8 @@ class ClassificationRunner:
         if leaked:
             self.res.notes.append(f"{len(leaked)} test texts also in the training file were dropped from the test set")
         for m in exp.all_modes():
-            self.res.add_mode(m, description=DESCRIPTIONS.get(m, ""), model=self.s.models.generator)
+            params = {"decoding": DECODING} if m in ("zero-shot", "rag") else {}
+            self.res.add_mode(m, description=DESCRIPTIONS.get(m, ""), model=self.s.models.generator, params=params)
         spec = resolve(self.s.models.generator, self.s)
         base_bytes = Path(spec.path).stat().st_size if spec.path and Path(spec.path).is_file() else None
         for m in exp.all_modes():
@@ -116,10 +147,11 @@ class ClassificationRunner:
     def generate_mode(self, mode: str, test: list[Labeled], kb_name: str | None) -> None:
         spec = resolve(self.s.models.generator, self.s)
         engine = get_engine(spec, self.s.generation)
-        params = GenParams.from_settings(self.s.generation, max_tokens=4)
+        params = GenParams.from_settings(self.s.generation, max_tokens=4, choices=self.labels)
         k = self.exp.sizes.demonstrations
         fp = fingerprint(mode, self.labels, self.s.prompts.classify_system, self.s.prompts.classify_template,
-                         self.s.generation.model_dump(), k, self.ws.stage_fp("kb-examples") if kb_name else None)
+                         self.s.generation.model_dump(), k, self.ws.stage_fp("kb-examples") if kb_name else None,
+                         DECODING)
         cached = self.ws.cached_answers(mode, fp)
         kb = open_kb(self.s, kb_name) if kb_name else None
         with self.mem.watch() as mem, progress(self.show) as bar:
@@ -133,24 +165,54 @@ class ClassificationRunner:
                     g = engine.generate(msgs, params)
                     lat = (time.perf_counter() - t0) * 1e3
                     rec = ItemRecord(item_id=t.id, mode=mode, question=t.text, references=[t.label],
-                                     prediction=parse_label(g.text, self.labels), prompt=engine.render(msgs),
+                                     prediction=answer_label(g.text, self.labels), prompt=engine.render(msgs),
                                      retrieved=[RetrievedChunk(h.chunk.chunk_id, h.chunk.text, h.score) for h in hits],
                                      latency_ms=lat, tokens={"prompt_tokens": g.prompt_tokens,
                                                              "completion_tokens": g.completion_tokens},
-                                     extra={"raw": g.text, "decode_tok_s": g.timings.get("decode_tok_s")})
+                                     extra={"raw": g.text, "decode_tok_s": g.timings.get("decode_tok_s"),
+                                            "threads": g.timings.get("threads"),
+                                            "label_logprobs": g.choice_logprobs or None})
                     cached[t.id] = rec.to_dict()
                     self.ws.save_answer(mode, fp, t.id, cached[t.id])
                 self.res.add_item(ItemRecord.from_dict(cached[t.id]))
                 bar.advance(task)
         self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
+        self.report_invalid(mode, [cached[t.id]["prediction"] == INVALID for t in test])
+        if getattr(engine, "policy", None) is not None:
+            self.res.config.setdefault("threads", {})[mode] = engine.policy.report()
+
+    def report_invalid(self, mode: str, invalid: list[bool]) -> None:
+        """``invalid_share`` of a prompting mode (with its interval), and a note when any answer was no label."""
+        if not invalid:
+            return
+        self.res.set_metric(mode, "invalid_share", Estimate.of([float(x) for x in invalid], seed=self.exp.seed))
+        if any(invalid):
+            self.res.notes.append(f"{mode}: {sum(invalid)} of {len(invalid)} answers were not a label "
+                                  f"({', '.join(self.labels)}) and count as wrong; the engine could not "
+                                  "constrain them (an endpoint that ignores guided_choice/grammar?)")
 
     # ---- trained classifier -------------------------------------------------------------------
+    def fit_lengths(self, train: list[Labeled], cfg: Any) -> list[Labeled]:
+        """Training texts cut to ``max_seq_len`` tokens, as Hugging Face pipelines truncate; counted in the notes."""
+        from ragtune.modeling import load_tokenizer  # the train extra: pip install 'ragtune[train]'
+
+        tok = load_tokenizer(resolve(self.s.models.generator, self.s))
+        out = [Labeled(r.id, truncate(r.text, tok, cfg.max_seq_len), r.label) for r in train]
+        cut = sum(a.text != b.text for a, b in zip(out, train, strict=True))
+        if cut:
+            self.res.notes.append(f"ft: {cut} of {len(train)} training texts are longer than max_seq_len "
+                                  f"{cfg.max_seq_len} tokens and were cut to fit (raise train.max_seq_len to keep "
+                                  "more of them); the classifier reads test texts cut the same way")
+        return out
+
     def train(self, mode: str, method: str, train: list[Labeled]) -> dict[str, Any]:
         from ragtune.evaluate.training import train_classifier
         from ragtune.pipeline import find_trained
 
         name = f"classifier-{method}"
         cfg = self.exp.train.config("ft", self.exp.seed)
+        if method == "llm":
+            train = self.fit_lengths(train, cfg)
         fp = fingerprint(name, [(r.id, r.text, r.label) for r in train], cfg.model_dump(), self.s.models.generator,
                          self.s.models.embedder)
         rec = self.ws.stage(f"train-{name}", fp)

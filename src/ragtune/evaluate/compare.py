@@ -37,11 +37,17 @@ def reports_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "reports"
 
 
+QUICK_NOTE = ("A quick run (--quick): its sizes only check that the set-up works; it is not for decisions. "
+              "Run without --quick for numbers to decide on.")
+
+
 def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: bool | None = None,
-                   fresh: bool = False) -> tuple[ComparisonResults, dict[str, Path]]:
+                   fresh: bool = False, quick: bool = False) -> tuple[ComparisonResults, dict[str, Path]]:
     """Run one experiment end to end; returns the results and the report's paths.
 
-    Finished stages in the experiment's workspace are reused unless ``fresh``.
+    Finished stages in the experiment's workspace are reused unless ``fresh``. ``quick`` marks
+    a ``--quick`` run: results.json (``config["quick"]``), the notes and the recommendation
+    say that it is not for decisions.
     """
     import shutil
 
@@ -51,6 +57,8 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
     ws = Workspace(ws_root)
     s = experiment_settings(settings, exp, ws)
     cfg: dict[str, Any] = {"experiment": exp.model_dump(mode="json"), "settings": s.dump()}
+    if quick:
+        cfg["quick"] = True
     log = RunLog(settings.data_dir)
     with log.run("compare", cfg, name=exp.name) as run:
         res = ComparisonResults.new(exp.name, exp.task, config=cfg, seed=exp.seed)
@@ -62,6 +70,8 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
         else:
             ClassificationRunner(exp, s, ws, res, show_progress).run()
         res.config["wall_s"] = round(time.perf_counter() - t0, 1)
+        if quick:
+            res.notes.insert(0, QUICK_NOTE)
         summarize(res)
         out = reports_dir(settings) / run.id
         paths = render_report(res, out)

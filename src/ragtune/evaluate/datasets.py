@@ -54,6 +54,7 @@ class QASplit:
     train: list[Question]
     test: list[Question]
     updates: list[Update] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sizes lowered to what the data has, and why
 
     def doc(self, doc_id: str) -> Doc | None:
         return next((d for d in self.docs if d.id == doc_id), None)
@@ -94,19 +95,26 @@ def load_corpus_and_questions(corpus: str | Path | None, questions: str | Path |
 
 
 def split_qa(docs: list[Doc], questions: list[Question], *, n_docs: int | None, n_test: int,
-             n_train: int | None, seed: int, faq_mode: bool = False) -> QASplit:
+             n_train: int | None, seed: int, faq_mode: bool = False,
+             required: frozenset[str] | set[str] = frozenset()) -> QASplit:
     """Pick ``n_docs`` documents that have questions, then split their questions.
 
     SQuAD-style: per document, up to a fair share of its questions go to test and the rest to
     train. FAQ-style (one question per document): whole questions go to one side; the
     documents all stay in the knowledge base (that is what a support KB is).
+
+    Every size is honoured: a size named in ``required`` (the ones the experiment sets) that the
+    data cannot give fails here, before any work, saying what the data allows; any other size
+    is lowered to what there is and the change is written in ``QASplit.notes``.
     """
     rng = random.Random(seed)
+    notes: list[str] = []
     by_doc: dict[str, list[Question]] = {}
     for q in questions:
         by_doc.setdefault(q.doc_id or "", []).append(q)
     doc_ids = [d.id for d in docs if d.id in by_doc]
     if n_docs:
+        honour("docs", n_docs, len(doc_ids), required, notes, "documents with questions")
         rng.shuffle(doc_ids)
         doc_ids = sorted(doc_ids[:n_docs], key=[d.id for d in docs].index)
     chosen = [d for d in docs if d.id in set(doc_ids)]
@@ -118,22 +126,48 @@ def split_qa(docs: list[Doc], questions: list[Question], *, n_docs: int | None, 
     else:
         test, train = [], []
         per_doc = max(1, -(-n_test // max(len(doc_ids), 1)))
+        shuffled = {d: list(by_doc[d]) for d in doc_ids}
+        for qs in shuffled.values():
+            rng.shuffle(qs)  # in document order, as the split has always drawn them
+        take = {d: min(per_doc, max(len(qs) - 1, 0)) for d, qs in shuffled.items()}
+        while sum(take.values()) < n_test:  # top up from documents that still keep a training question
+            spare = [d for d in doc_ids if len(shuffled[d]) - take[d] > 1]
+            if not spare:
+                break
+            for d in spare[: n_test - sum(take.values())]:
+                take[d] += 1
         for d in doc_ids:
-            qs = list(by_doc[d])
-            rng.shuffle(qs)
-            k = min(per_doc, max(len(qs) - 1, 0) if len(qs) > 1 else 0)
-            test += qs[:k]
-            train += qs[k:]
+            test += shuffled[d][: take[d]]
+            train += shuffled[d][take[d]:]
         rng.shuffle(test)
-        test = test[:n_test]
-    if n_train is not None:
-        train = train[:n_train]
+        test, surplus = test[:n_test], test[n_test:]
+        train += surplus  # questions the test split did not need are training questions, not lost
+    where = f" (docs={len(chosen)})"
+    honour("test_questions", n_test, len(test), required, notes, "held-out questions" + where)
     seen = {q.question.strip().lower() for q in test}
+    dupes = [q for q in train if q.question.strip().lower() in seen]
     train = [q for q in train if q.question.strip().lower() not in seen]
+    if dupes:
+        notes.append(f"training questions left out because they repeat a test question word for word: {len(dupes)}")
+    if n_train is not None:
+        honour("train_questions", n_train, len(train), required, notes,
+                f"training questions beside {len(test)} test questions" + where)
+        train = train[:n_train]
     check_no_leak(train, test)
     if not test:
         raise DataError("no test questions after the split; raise sizes.test_questions or add data")
-    return QASplit(chosen, train, test)
+    return QASplit(chosen, train, test, notes=notes)
+
+
+def honour(name: str, asked: int, available: int, required: frozenset[str] | set[str], notes: list[str],
+            what: str) -> None:
+    """Fail (when the experiment set ``sizes.<name>``) or note (a default) that the data has too few."""
+    if available >= asked:
+        return
+    if name in required:
+        raise DataError(f"sizes.{name}={asked} but the data allows at most {available} {what}; "
+                        f"set sizes.{name}={available} or add data")
+    notes.append(f"sizes.{name}: {available} instead of {asked}, all the data has ({what})")
 
 
 def check_no_leak(train: list[Question], test: list[Question]) -> None:

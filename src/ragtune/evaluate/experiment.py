@@ -36,7 +36,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ragtune.config import _format_error
 from ragtune.errors import ConfigError
@@ -79,6 +79,9 @@ class SizesConfig(_Strict):
 # and no validation split (the held-out test questions are the evaluation).
 FIXED_TRAIN = ("seed", "val_fraction")
 CONTENDERS = ("ft", "raft")  # the per-contender tables [train.ft] and [train.raft]
+# Defaults of the comparison that differ from `ragtune train`'s: one long example skips (and is
+# counted in the report's notes) rather than stopping a run after minutes of work.
+COMPARE_DEFAULTS = {"skip_long": True}
 
 
 class TrainSection(_Strict):
@@ -88,7 +91,9 @@ class TrainSection(_Strict):
     prompts hold passages, so the raft contender usually needs a larger ``max_seq_len``.
 
     Every contender is trained by the recipe ``ragtune train`` runs (sft with the documents mixed
-    in, raft, classify) with ``config(contender, seed)``: the same numbers the command gives.
+    in, raft, classify) with ``config(contender, seed)``: the same numbers the command gives
+    (with ``--skip-long``: a comparison skips examples longer than ``max_seq_len`` and counts them
+    in its notes, unless ``skip_long = false``; classification texts are cut to fit instead).
     """
 
     cpt_docs: bool = Field(True, description="ft also trains on the knowledge base's chunks (knowledge in the "
@@ -129,7 +134,8 @@ class TrainSection(_Strict):
         fixed = {"seed": seed, "val_fraction": 0.0}
         TrainConfig.from_overrides(self.overrides, fixed, where="train")  # name the table a bad value is in
         table = getattr(self, contender) if contender in CONTENDERS else {}
-        return TrainConfig.from_overrides(self.overrides, table, fixed, changes, where=f"train.{contender}")
+        return TrainConfig.from_overrides(COMPARE_DEFAULTS, self.overrides, table, fixed, changes,
+                                          where=f"train.{contender}")
 
 
 class ExperimentConfig(_Strict):
@@ -159,6 +165,15 @@ class ExperimentConfig(_Strict):
         if self.task == "classification" and not (self.data.train and self.data.test):
             raise ValueError("a classification experiment needs data.train and data.test")
         return self
+
+    _soft_sizes: set[str] = PrivateAttr(default_factory=set)
+
+    def required_sizes(self) -> set[str]:
+        """The sizes the experiment asks for: a run fails before any work when the data cannot give one.
+
+        Defaults, and the small sizes of ``--quick``, are lowered to what the data has instead (noted).
+        """
+        return set(self.sizes.model_fields_set) - self._soft_sizes
 
     def path(self, p: str | None) -> Path | None:
         if p is None:
@@ -222,16 +237,20 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML ({e})") from e
         base = p.resolve().parent
+    soft: set[str] = set()  # sizes last set by --quick: lowered to what the data has rather than failing
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"{item!r}: expected key=value, e.g. sizes.test_questions=10")
         k, v = item.split("=", 1)
         _set_dotted(tree, k.strip(), _parse_value(v))
+        (soft.add if item in QUICK_OVERRIDES else soft.discard)(k.strip())
     tree.setdefault("base_dir", str(base))
     try:
-        return ExperimentConfig.model_validate(tree)
+        exp = ExperimentConfig.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(_format_error(e)) from None
+    exp._soft_sizes = {k.removeprefix("sizes.") for k in soft if k.startswith("sizes.")}
+    return exp
 
 
 QUICK_OVERRIDES = [

@@ -158,15 +158,19 @@ class ContextReliance(NamedTuple):
 def answer_changed(answer_with_ctx: str, answer_without_ctx: str) -> ContextReliance:
     """Compare the answer given with retrieved text against the closed-book answer.
 
-    ``changed`` is normalised inequality; ``overlap_f1`` is the SQuAD token F1 between the
-    two answers (1.0 when both normalise to nothing). A model that ignores its context
-    gives the same answer either way: this is the counterfactual "context reliance" test of
-    Longpre et al. 2021 (entity-based knowledge conflicts) in its simplest form.
+    ``changed``: neither normalised answer holds the other as whole tokens, so a reworded
+    answer with the same content ("The answer is 8." and "8") is not a change, while "10
+    tackles" and "11 tackles" is (plain inequality called every reworded sentence a change:
+    100% on any free-text run). ``overlap_f1`` is the SQuAD token F1 between the two answers
+    (1.0 when both normalise to nothing). A model that ignores its context gives the same
+    answer either way: this is the counterfactual "context reliance" test of Longpre et al.
+    2021 (entity-based knowledge conflicts) in its simplest form.
     """
     a, b = normalize_answer(answer_with_ctx), normalize_answer(answer_without_ctx)
     if not a and not b:
         return ContextReliance(False, 1.0)
-    return ContextReliance(a != b, pair_f1(a, b))
+    same = bool(a and b) and (f" {a} " in f" {b} " or f" {b} " in f" {a} ")
+    return ContextReliance(not same, pair_f1(a, b))
 
 
 # --- retrieval ----------------------------------------------------------------------------------
@@ -332,6 +336,7 @@ METRICS: dict[str, MetricInfo] = {
     "accuracy": MetricInfo("Accuracy", "percent", True, "share of items with the right label"),
     "macro_f1": MetricInfo("Macro-F1", "percent", True, "mean of the per-class F1 scores"),
     "correct": MetricInfo("Correct", "percent", True, "the predicted label is the true label"),
+    "invalid_share": MetricInfo("Invalid", "percent", False, "share of answers that are not one of the labels"),
     "latency_p50_ms": MetricInfo("p50 ms", "ms", False, "median answer latency"),
     "latency_p95_ms": MetricInfo("p95 ms", "ms", False, "95th-percentile answer latency"),
     "latency_mean_ms": MetricInfo("mean ms", "ms", False, "mean answer latency"),

@@ -14,14 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import Settings
+from ragtune.errors import DataError
 from ragtune.evaluate import metrics as M
-from ragtune.evaluate.datasets import Doc, Question, load_corpus_and_questions, load_updates, split_qa
-from ragtune.evaluate.docfiles import doc_of, safe_name, write_docs
+from ragtune.evaluate.datasets import (
+    Doc,
+    Question,
+    Update,
+    honour,
+    load_corpus_and_questions,
+    load_updates,
+    split_qa,
+)
+from ragtune.evaluate.docfiles import doc_of, hashed, safe_name, write_docs
 from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.freshness import Freshness
 from ragtune.evaluate.modes import QA_TABLE, QAMode
 from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievalQuality
-from ragtune.evaluate.training import Contender, ft_contender, raft_contender
+from ragtune.evaluate.training import Contender, ft_contender, long_questions, raft_contender, skipped_note
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.prompts import rag_messages
 from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
@@ -46,8 +55,11 @@ class QARunner:
         docs, qs = load_corpus_and_questions(exp.path(exp.data.corpus), exp.path(exp.data.questions),
                                              exp.path(exp.data.faq))
         split = split_qa(docs, qs, n_docs=exp.sizes.docs, n_test=exp.sizes.test_questions,
-                         n_train=exp.sizes.train_questions, seed=exp.seed, faq_mode=bool(exp.data.faq))
+                         n_train=exp.sizes.train_questions, seed=exp.seed, faq_mode=bool(exp.data.faq),
+                         required=exp.required_sizes())
         self.split = split
+        self.notes.extend(split.notes)
+        updates = self.updates()  # read (and sized) now: a size the data cannot give fails before any work
         self.res.config["split"] = {"docs": len(split.docs), "train_questions": len(split.train),
                                     "test_questions": len(split.test)}
         modes = exp.all_modes()
@@ -55,24 +67,38 @@ class QARunner:
             mode = QA_TABLE[m]
             self.res.add_mode(m, description=mode.description, family=mode.family, model=self.s.models.generator,
                               kb="docs" if mode.retrieves else None)
+        needed = {QA_TABLE[m].model for m in modes} - {None}
+        ft = ft_contender("ft", split.train, exp.train.config("ft", exp.seed), "docs" if exp.train.cpt_docs else None)
+        if "ft" in needed:
+            self.check_lengths(ft)  # before any work: a long question fails (or is counted) now, not after minutes
         kb_info = self.build_kb("docs", self.ws.root / "docs", split.docs)
         self.retrieval_quality(split.test)
-        needed = {QA_TABLE[m].model for m in modes} - {None}
         trained: dict[str, Any] = {}
         if "ft" in needed:
-            trained["ft"] = self.train(ft_contender("ft", split.train, exp.train.config("ft", exp.seed),
-                                                    "docs" if exp.train.cpt_docs else None))
+            trained["ft"] = self.train(ft)
         if "raft" in needed:
-            trained["raft"] = self.train(raft_contender(self.s, "raft", split.train,
-                                                        exp.train.config("raft", exp.seed), "docs",
-                                                        k=exp.train.raft_distractors,
-                                                        p_drop=exp.train.raft_drop_oracle))
+            raft = raft_contender(self.s, "raft", split.train, exp.train.config("raft", exp.seed), "docs",
+                                  k=exp.train.raft_distractors, p_drop=exp.train.raft_drop_oracle)
+            trained["raft"] = self.train(raft)
+            kept = trained["raft"].get("examples")
+            if kept is not None and kept < len(raft.rows):
+                self.notes.append(skipped_note(raft, len(raft.rows) - kept, len(raft.rows)))
         answers = {m: self.answer_all(m, split.test, trained) for m in self.order(modes)}
         self.score(answers, split.test)
         self.costs(kb_info, trained, modes)
-        if exp.data.updates and exp.sizes.freshness_items:
-            Freshness(self).run(load_updates(exp.path(exp.data.updates), exp.sizes.freshness_items, exp.seed))
+        if updates:
+            Freshness(self).run(updates)
         self.res.notes.extend(self.notes)
+
+    def updates(self) -> list[Update]:
+        """The freshness items, ``sizes.freshness_items`` of them (fails or notes when there are fewer)."""
+        exp = self.exp
+        if not (exp.data.updates and exp.sizes.freshness_items):
+            return []
+        ups = load_updates(exp.path(exp.data.updates), exp.sizes.freshness_items, exp.seed)
+        honour("freshness_items", exp.sizes.freshness_items, len(ups), exp.required_sizes(), self.notes,
+               "updates whose answer changes")
+        return ups
 
     @staticmethod
     def order(modes: list[str]) -> list[str]:
@@ -81,7 +107,9 @@ class QARunner:
 
     # ---- knowledge base ------------------------------------------------------------------------
     def build_kb(self, name: str, folder: Path, docs: list[Doc]) -> dict[str, Any]:
-        fp = fingerprint([(d.id, d.text) for d in docs], self.s.chunking.model_dump(), self.s.models.embedder)
+        # A hashed file name is part of what is built (before hashes, a long id was cut short).
+        fp = fingerprint([(d.id, d.text, *([safe_name(d.id)] if hashed(d.id) else [])) for d in docs],
+                         self.s.chunking.model_dump(), self.s.models.embedder)
         rec = self.ws.stage(f"kb-{name}", fp)
         if rec and name in list_kbs(self.s):
             return rec
@@ -115,6 +143,16 @@ class QARunner:
                                                                       seed=self.exp.seed))
 
     # ---- trained contenders -------------------------------------------------------------------
+    def check_lengths(self, contender: Contender) -> None:
+        """Fail on a training question longer than ``max_seq_len`` unless long ones are skipped (then count them)."""
+        long = long_questions(self.s, contender)
+        if long and not contender.cfg.skip_long:
+            raise DataError(f"{contender.name}: training question {long[0]!r} (and {len(long) - 1} more) is longer "
+                            f"than max_seq_len {contender.cfg.max_seq_len} tokens; raise train.max_seq_len or set "
+                            "train.skip_long = true")
+        if long:
+            self.notes.append(skipped_note(contender, len(long), len(contender.rows)))
+
     def train(self, contender: Contender) -> dict[str, Any]:
         """Train ``contender`` through its recipe, unless the workspace holds it already."""
         fp = contender.fingerprint(self.s)
@@ -217,8 +255,12 @@ class QARunner:
 
     def costs(self, kb_info: dict[str, Any], trained: dict[str, Any], modes: list[str]) -> None:
         spec = resolve(self.s.models.generator, self.s)
-        base_bytes = Path(spec.path).stat().st_size if spec.path and Path(spec.path).is_file() else None
+        base = Path(spec.path) if spec.path else None
+        base_bytes = (base.stat().st_size if base.is_file() else dir_size(base) if base.is_dir() else None) \
+            if base else None
+        # A merged model is a float folder: it compares with a base folder, not with a quantised file.
         merged = _merged_bytes(spec)
+        same_format = base is not None and base.is_dir()
         for m in modes:
             mode = QA_TABLE[m]
             c: dict[str, Any] = {"base_model_bytes": base_bytes, "setup_s": 0.0, "setup_detail": {}}
@@ -229,7 +271,7 @@ class QARunner:
             tr = trained.get(mode.model) if mode.model else None
             if tr:
                 c["adapter_bytes"] = tr["adapter_bytes"]
-                c["merged_bytes"] = merged
+                c["merged_bytes" if same_format else "merged_float_bytes"] = merged
                 c["setup_s"] += tr["setup_s"]
                 c["setup_detail"]["train_s"] = tr["setup_s"]
             self.res.set_costs(m, **c)

@@ -2,12 +2,16 @@
 
 The rules, applied in this order (each reason in the output quotes the numbers it used):
 
-1. Quality first. On the run's primary metric (token F1 for QA, macro-F1 for
-   classification), take the best mode of each family (base, rag, fine-tuning, both). The
-   family of the best mode leads. Another family *ties* with it unless it is clearly worse:
-   the paired-bootstrap interval of the difference on the same items lies wholly above 0
-   (falling back to non-overlapping intervals, and to the point values when there are no
-   intervals at all).
+1. Quality first, on every answer-quality metric the task has (QA: the primary metric, token
+   F1, exact match, answer recall, semantic similarity; classification: macro-F1 and
+   accuracy). Take the best mode of each family (base, rag, fine-tuning, both) on the primary
+   metric. A family is *clearly worse* than another when, on some metric, the paired-bootstrap
+   interval of their difference on the same items excludes 0 (falling back to non-overlapping
+   intervals, and to the point values of the primary metric when there are no intervals at
+   all). When metrics disagree, the first one in the order above decides, except that
+   semantic similarity always comes last: it rewards fluent wrong answers, so it never
+   outvotes a metric whose interval separates. The families no other family beats clearly
+   are *tied*; the one with the best primary value among them leads.
 2. Freshness, when the run measured it. Among the tied families, drop any whose accuracy on
    the new facts after the knowledge update is clearly below the best tied family's (same
    test on their intervals, or 5 points without intervals). A user who runs this experiment
@@ -18,6 +22,12 @@ The rules, applied in this order (each reason in the output quotes the numbers i
    set-up times are missing the fewest moving parts (rag < fine-tuning < both).
 5. Context: the chosen mode's latency, disk footprint and update cost against the others,
    and a caveat when a family dropped in step 2 was better on the task itself.
+
+Every pair of family-best modes is then listed as decided (on which metrics) or not decided,
+with a power estimate for the undecided ones: "rag vs ft is not decided at n=40; about 310
+questions would decide a difference of this size" (:func:`ragtune.evaluate.stats.questions_to_decide`,
+95% two-sided, 80% power, from the paired differences of the primary metric). A quick run
+(``config["quick"]``) says that it is not for decisions.
 
 Nothing here is canned: with other numbers the same rules give other advice.
 """
@@ -31,11 +41,14 @@ from ragtune.errors import DataError
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import FAMILIES, ComparisonResults, Estimate, FreshnessResult
-from ragtune.evaluate.stats import paired_difference
+from ragtune.evaluate.stats import PairedComparison, compare_pair
 
 CHOICES = ("rag", "fine-tuning", "both", "base")
 _COMPLEXITY = {"base": 0, "rag": 1, "fine-tuning": 2, "both": 3}
 _FRESHNESS_MARGIN = 0.05  # without intervals, 5 points of new-fact accuracy count as "clearly below"
+QUALITY_METRICS = {"qa": ("token_f1", "exact_match", "answer_recall", "semantic_similarity"),
+                   "classification": ("macro_f1", "accuracy")}
+_WEAKEST = "semantic_similarity"  # rewards fluent wrong answers: decides only when nothing else does
 
 
 @dataclass
@@ -51,6 +64,8 @@ class Recommendation:
     best_mode: str | None = None
     metric: str = ""
     rules: list[str] = field(default_factory=list)  # which rule decided, for tests and debugging
+    decided: list[dict[str, Any]] = field(default_factory=list)  # {a, b, metric, diff, lo, hi, n}: a beats b
+    undecided: list[dict[str, Any]] = field(default_factory=list)  # {a, b, metric, diff, lo, hi, n, needed}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,19 +93,131 @@ def _best_per_family(results: ComparisonResults, metric: str) -> dict[str, tuple
     return best
 
 
-def _significance(results: ComparisonResults, leader: str, other: str, metric: str,
-                  lead_est: Estimate, other_est: Estimate) -> tuple[bool, str]:
-    """Whether ``other`` is clearly worse than ``leader``, and the evidence as words."""
-    diff = paired_difference(results, leader, other, metric)
-    if diff is not None and diff.has_ci and diff.n > 1:
-        worse = diff.lo > 0
-        words = (f"paired difference {fmt.diff(metric, diff)} on {diff.n} shared items "
-                 f"({'excludes' if worse else 'includes'} 0)")
-        return worse, words
-    if lead_est.has_ci and other_est.has_ci:
-        worse = other_est.hi < lead_est.lo
-        return worse, f"intervals {'do not overlap' if worse else 'overlap'}"
-    return other_est.value < lead_est.value, "no intervals: point values compared"
+def quality_metrics(results: ComparisonResults) -> list[str]:
+    """The answer-quality metrics of the task that some mode has, in the order they decide conflicts.
+
+    The primary metric comes first and semantic similarity last, whatever the primary metric is.
+    """
+    names = [results.primary_metric] + [m for m in QUALITY_METRICS.get(results.task, ()) if m != results.primary_metric]
+    present = [m for m in names if any(m in table for table in results.metrics.values())]
+    return sorted(present, key=lambda m: m == _WEAKEST)
+
+
+def _words(c: PairedComparison) -> str:
+    """The evidence of one comparison as words, naming whether it decides."""
+    if c.evidence == "paired":
+        return (f"paired difference {fmt.diff(c.metric, c.diff)} on {c.diff.n} shared items "
+                f"({'excludes' if c.decided else 'includes'} 0)")
+    if c.evidence == "intervals":
+        return f"intervals {'do not overlap' if c.decided else 'overlap'}"
+    return "no intervals: point values compared"
+
+
+@dataclass
+class _Judgement:
+    """``a`` against ``b`` over the quality metrics: ``sign`` +1 (a clearly better), -1, or 0 (tie)."""
+
+    a: str
+    b: str
+    sign: int
+    by: PairedComparison | None  # the comparison that decided (the primary one when none did)
+    comparisons: list[PairedComparison]
+    conflict: PairedComparison | None = None  # a decided comparison the other way, outranked by ``by``
+
+
+def _judge(results: ComparisonResults, a: str, b: str, metrics: list[str]) -> _Judgement:
+    comps = [c for m in metrics if (c := compare_pair(results, a, b, m)) is not None]
+    decided = [c for c in comps if c.decided]
+    primary = comps[0] if comps else None  # the first metric in the order of authority
+    if not decided:
+        if primary is not None and all(c.evidence == "points" for c in comps):
+            sign = (primary.diff.value > 0) - (primary.diff.value < 0)
+            return _Judgement(a, b, sign, primary, comps)
+        return _Judgement(a, b, 0, primary, comps)
+    by = decided[0]  # ``metrics`` is in the order of authority
+    conflict = next((c for c in decided if c.sign != by.sign), None)
+    return _Judgement(a, b, by.sign, by, comps, conflict)
+
+
+def _against_leader(results: ComparisonResults, j: _Judgement, fam: str, beaten_by: dict[str, _Judgement]) -> str:
+    """Why family ``fam`` (mode ``j.b``) ties with the leader (``j.a``) or not, for the first reason."""
+    metric = results.primary_metric
+    primary = next((c for c in j.comparisons if c.metric == metric), None)  # what the reader compares first
+    text = _words(primary) if primary is not None else f"no {metric_info(metric).label}"
+    if j.sign > 0 and j.by is not None and j.by is not primary:
+        text += (f", but {metric_info(j.by.metric).label} separates them: {_words(j.by)}")
+    if j.conflict is not None:
+        text += _conflict_words(j)
+    if j.sign > 0:
+        return text
+    if j.sign < 0:
+        return text + " (the families beat each other in a cycle: the primary metric's order is kept)"
+    other = beaten_by.get(fam)
+    if other is not None and other.a != j.a:
+        return (text + f", so it ties with the leader, but {other.a} is clearly better on "
+                f"{metric_info(other.by.metric).label} ({_words(other.by)})")
+    return text + ", so it ties"
+
+
+def _conflict_words(j: _Judgement) -> str:
+    c, by = j.conflict, j.by
+    why = (" (semantic similarity rewards fluent wrong answers)" if c.metric == _WEAKEST
+           else " (it comes first in the order of the metrics)")
+    return (f"; {metric_info(c.metric).label} points the other way ({_words(c)}) but "
+            f"{metric_info(by.metric).label} decides{why}")
+
+
+def _flip(c: PairedComparison, a: str) -> Estimate:
+    """The difference of ``c`` as ``a`` minus the other mode."""
+    if c.a == a:
+        return c.diff
+    d = c.diff
+    return Estimate(-d.value, None if d.hi is None else -d.hi, None if d.lo is None else -d.lo, d.n)
+
+
+def _entry(c: PairedComparison, a: str, b: str) -> dict[str, Any]:
+    """``c`` as data for results.json, the difference taken as ``a`` minus ``b``."""
+    d = _flip(c, a)
+    return {"a": a, "b": b, "metric": c.metric, "diff": d.value, "lo": d.lo, "hi": d.hi, "n": d.n}
+
+
+def not_decided_words(c: PairedComparison) -> str:
+    """ "rag vs ft is not decided at n=40; about 310 questions would decide a difference of this size (...)". """
+    label = metric_info(c.metric).label
+    head = f"{c.a} vs {c.b} is not decided at n={c.diff.n}"
+    if c.evidence != "paired":
+        return f"{head} ({label} {fmt.diff(c.metric, c.diff)}, no paired items for a power estimate)"
+    if c.needed is None:
+        return f"{head}: there is no difference on {label} ({fmt.diff(c.metric, c.diff)})"
+    if c.needed <= c.diff.n:
+        return (f"{head}: the interval only just includes 0 ({label} {fmt.diff(c.metric, c.diff)}); "
+                f"by the normal approximation about {c.needed} questions would decide a difference of "
+                "this size, so a few more may")
+    return (f"{head}; about {c.needed:,} questions would decide a difference of this size "
+            f"({label} {fmt.diff(c.metric, c.diff)})")
+
+
+def _decisions(results: ComparisonResults, rec: Recommendation, order: list[str],
+               best: dict[str, tuple[str, Estimate]], judged: dict[tuple[str, str], _Judgement]) -> None:
+    """List every family pair as decided (on which metrics) or not decided (with the power estimate)."""
+    done, open_ = [], []
+    for i, fa in enumerate(order):
+        for fb in order[i + 1:]:
+            j = judged[(fa, fb)]
+            a, b = (j.a, j.b) if j.sign >= 0 else (j.b, j.a)
+            wins = [c for c in j.comparisons if c.decided and c.sign == j.sign] if j.sign else []
+            if wins:
+                rec.decided += [_entry(c, a, b) for c in wins]
+                done.append(f"{a} over {b} on " + ", ".join(
+                    f"{metric_info(c.metric).label} {fmt.diff(c.metric, _flip(c, a))}" for c in wins))
+            elif j.by is not None and j.sign == 0:
+                c = j.by
+                rec.undecided.append({**_entry(c, c.a, c.b), "needed": c.needed})
+                open_.append(not_decided_words(c))
+    if done:
+        rec.reasons.append("Decided at 95% (the interval of the difference excludes 0): " + "; ".join(done) + ".")
+    if open_:
+        rec.reasons.append("Not decided: " + "; ".join(open_) + ".")
 
 
 def _family_setup(results: ComparisonResults, mode: str) -> float | None:
@@ -119,24 +246,35 @@ def recommend(results: ComparisonResults) -> Recommendation:
     rules: list[str] = []
     reasons: list[str] = []
 
-    # Rule 1: quality.
+    # Rule 1: quality, on every metric of the task.
+    metrics = quality_metrics(results)
     order = sorted(best, key=lambda fam: best[fam][1].value, reverse=True)
-    leader = order[0]
+    judged: dict[tuple[str, str], _Judgement] = {}
+    for i, fa in enumerate(order):
+        for fb in order[i + 1:]:
+            judged[(fa, fb)] = _judge(results, best[fa][0], best[fb][0], metrics)
+    beaten_by: dict[str, _Judgement] = {}
+    for (fa, fb), j in judged.items():
+        if j.sign != 0:
+            loser = fb if j.sign > 0 else fa
+            beaten_by.setdefault(loser, j if j.sign > 0 else _judge(results, j.b, j.a, metrics))
+    tied = [fam for fam in order if fam not in beaten_by] or order[:1]  # a cycle: the primary metric leads
+    leader = tied[0]
     lead_mode, lead_est = best[leader]
-    tied = [leader]
     lines = []
-    for fam in order[1:]:
+    for fam in order:
+        if fam == leader:
+            continue
         mode, est = best[fam]
-        worse, words = _significance(results, lead_mode, mode, metric, lead_est, est)
-        if not worse:
-            tied.append(fam)
-        lines.append(f"{fam} ({mode}) {fmt.estimate(metric, est)}: {words}"
-                     f"{'' if worse else ', so it ties'}")
+        j = _judge(results, lead_mode, mode, metrics)
+        lines.append(f"{fam} ({mode}) {fmt.estimate(metric, est)}: {_against_leader(results, j, fam, beaten_by)}")
     items = f"{lead_est.n} item{'' if lead_est.n == 1 else 's'}"
     head = (f"Task quality ({label}, {items}): {leader} leads with {lead_mode} at "
             f"{fmt.estimate(metric, lead_est)}")
     reasons.append(head + ("; " + "; ".join(lines) if lines else "; no other family was measured") + ".")
     rules.append("quality")
+    if leader != order[0]:
+        rules.append("decided-on-another-metric")
 
     # Rule 2: freshness among the tied families.
     fresh_all = {fam: f for fam in best if (f := _freshness_of(results, best[fam][0])) is not None}
@@ -166,21 +304,22 @@ def recommend(results: ComparisonResults) -> Recommendation:
             f"({', '.join(others) or 'no other family'}): adding retrieval or training buys nothing "
             "measurable on this data.")
         rules.append("base-ties")
-        return _finish(results, Recommendation("base", reasons, mode, metric, rules), best)
+        return _finish(results, Recommendation("base", reasons, mode, metric, rules), best, order, judged)
 
     # Rule 4: cheapest among the tied.
     choice = tied[0]
     if len(tied) > 1:
+        on = ", ".join(metric_info(m).label for m in metrics)
         setups = {fam: _family_setup(results, best[fam][0]) for fam in tied}
         if all(v is not None for v in setups.values()):
             choice = min(tied, key=lambda fam: (setups[fam], _COMPLEXITY[fam]))
             listed = ", ".join(f"{fam} {fmt.seconds(setups[fam])}" for fam in tied)
-            reasons.append(f"{', '.join(tied)} are within noise of each other on {label}; "
+            reasons.append(f"{', '.join(tied)} are within noise of each other on {on}; "
                            f"{choice} is the cheapest to set up ({listed}).")
             rules.append("cheapest-setup")
         else:
             choice = min(tied, key=lambda fam: _COMPLEXITY[fam])
-            reasons.append(f"{', '.join(tied)} are within noise of each other on {label} and set-up times "
+            reasons.append(f"{', '.join(tied)} are within noise of each other on {on} and set-up times "
                            f"were not all measured; {choice} has the fewest moving parts.")
             rules.append("fewest-parts")
     else:
@@ -202,7 +341,7 @@ def recommend(results: ComparisonResults) -> Recommendation:
                            f"{fmt.pct(mine.metric, fresh_all[top].new_after)} for {top}: "
                            f"plan to retrain when the knowledge changes{_retrain_words(mine)}.")
             rules.append("freshness-caveat")
-    return _finish(results, rec, best)
+    return _finish(results, rec, best, order, judged)
 
 
 def _retrain_words(f: FreshnessResult) -> str:
@@ -213,9 +352,10 @@ def _retrain_words(f: FreshnessResult) -> str:
     return f" (retraining took {fmt.seconds(f.retrain_s)}{reached})"
 
 
-def _finish(results: ComparisonResults, rec: Recommendation,
-            best: dict[str, tuple[str, Estimate]]) -> Recommendation:
-    """Add the latency, size and update-cost context of the chosen mode (rule 5)."""
+def _finish(results: ComparisonResults, rec: Recommendation, best: dict[str, tuple[str, Estimate]],
+            order: list[str], judged: dict[tuple[str, str], _Judgement]) -> Recommendation:
+    """Add the decided and undecided differences, then the chosen mode's latency, size and update cost."""
+    _decisions(results, rec, order, best, judged)
     chosen = rec.best_mode
     others = [(fam, mode) for fam, (mode, _) in best.items() if mode != chosen]
     lat = results.metric(chosen, "latency_p50_ms") if chosen else None
@@ -237,7 +377,13 @@ def _finish(results: ComparisonResults, rec: Recommendation,
                else f"a retrain took {fmt.seconds(fresh.retrain_s)}")
         rec.reasons.append(f"Updates: for {chosen} {how}; new-fact accuracy after it "
                            f"{fmt.pct(fresh.metric, fresh.new_after_retrain or fresh.new_after)}.")
+    if results.config.get("quick"):
+        n = len(dict.fromkeys(it.item_id for it in results.items))
+        rec.reasons.append(f"Quick run ({n} test items): it checks that the set-up works and is not for "
+                           "decisions; run without --quick for numbers to decide on.")
+        rec.rules.append("quick")
     return rec
 
 
-__all__ = ["CHOICES", "FAMILIES", "Recommendation", "recommend"]
+__all__ = ["CHOICES", "FAMILIES", "QUALITY_METRICS", "Recommendation", "not_decided_words", "quality_metrics",
+           "recommend"]

@@ -154,7 +154,9 @@ class ModeCosts:
     ``setup_s`` is the whole build time (ingest for RAG, training for fine-tuning, both for
     ft+rag), with its parts in ``setup_detail`` (``{"ingest_s": .., "train_s": ..}``). Disk
     sizes are bytes: the base model file, the adapter, a merged model, and the index
-    (vectors + text). ``tokens_per_s`` is decode speed when answering.
+    (vectors + text). ``tokens_per_s`` is decode speed when answering. ``merged_bytes`` is a merged
+    model in the base model's own format (so the two compare); a merged float folder beside a
+    quantised base file is not that, and is kept apart in ``merged_float_bytes``.
     """
 
     setup_s: float | None = None
@@ -162,6 +164,7 @@ class ModeCosts:
     base_model_bytes: int | None = None
     adapter_bytes: int | None = None
     merged_bytes: int | None = None
+    merged_float_bytes: int | None = None
     index_bytes: int | None = None
     peak_memory_mb: float | None = None
     tokens_per_s: float | None = None

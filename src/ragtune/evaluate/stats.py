@@ -7,14 +7,19 @@ always be recomputed from the answers::
     add_context_reliance(res)            # optional: answer_changed vs. the closed-book counterpart
     summarize(res)                       # per-mode table with bootstrap CIs, latency, confusion matrices
     paired_difference(res, "rag", "ft", "token_f1")   # Estimate of mean(rag) - mean(ft)
+    compare_pair(res, "rag", "ft", "token_f1")        # decided or not, and how many questions would decide it
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
+from ragtune.errors import DataError
 from ragtune.evaluate import metrics as M
 from ragtune.evaluate.bootstrap import bootstrap_ci, paired_bootstrap_diff
 from ragtune.evaluate.results import ClassificationDetail, ComparisonResults, Estimate, ItemRecord
@@ -128,6 +133,82 @@ def paired_difference(res: ComparisonResults, mode_a: str, mode_b: str, metric: 
         return None
     point, lo, hi = paired_bootstrap_diff(a, b, **boot)
     return Estimate(point, lo, hi, len(a))
+
+
+def questions_to_decide(mean_diff: float, sd_diff: float, confidence: float = 0.95,
+                        power: float = 0.8) -> int | None:
+    """Paired questions needed to decide a difference of ``mean_diff`` whose per-question sd is ``sd_diff``.
+
+    The standard normal-approximation sample size for a test of a mean paired difference
+    (Chow, Shao & Wang 2008, "Sample Size Calculations in Clinical Research", 2nd ed., section
+    3.1, applied to the per-question differences; Card et al. 2020, "With Little Power Comes
+    Great Responsibility", on why NLP comparisons need it)::
+
+        n = ((z[1 - alpha/2] + z[power]) * sd / mean) ** 2,  rounded up
+
+    so that with ``n`` questions a two-sided ``confidence`` interval excludes 0 with
+    probability ``power`` when the true difference is ``mean_diff``. None when there is no
+    difference to decide (``mean_diff`` is 0). Example: a 10-point difference with sd 50 points
+    needs 197 questions at 95% / 80%.
+    """
+    if not 0.0 < confidence < 1.0 or not 0.0 < power < 1.0:
+        raise DataError(f"confidence and power must be between 0 and 1, got {confidence} and {power}")
+    if not math.isfinite(mean_diff) or not math.isfinite(sd_diff) or mean_diff == 0:
+        return None
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2) + NormalDist().inv_cdf(power)
+    return max(2, math.ceil((z * abs(sd_diff) / abs(mean_diff)) ** 2 - 1e-9))
+
+
+@dataclass
+class PairedComparison:
+    """Mode ``a`` against mode ``b`` on ``metric``: the difference ``diff`` (a minus b) and what it decides.
+
+    ``evidence`` says how it was judged: "paired" (paired-bootstrap interval of the difference),
+    "intervals" (no shared items: the two modes' own intervals) or "points" (no intervals at
+    all). ``sign`` is +1 when the evidence decides for ``a`` (the interval excludes 0 above it,
+    or the intervals do not overlap), -1 when it decides for ``b``, 0 when it does not decide.
+    ``needed`` is :func:`questions_to_decide` for a difference of this size (paired evidence only).
+    """
+
+    a: str
+    b: str
+    metric: str
+    diff: Estimate
+    evidence: str
+    sign: int = 0
+    needed: int | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.sign != 0
+
+
+def compare_pair(res: ComparisonResults, mode_a: str, mode_b: str, metric: str) -> PairedComparison | None:
+    """Whether ``mode_a`` and ``mode_b`` differ on ``metric`` beyond noise; None when either lacks it.
+
+    On shared items the paired-bootstrap interval decides and the power estimate comes from
+    the paired differences' mean and sd (for classification macro-F1, which is not an item
+    score, from the width of the paired interval). Without shared items the two intervals
+    decide when they do not overlap.
+    """
+    diff = paired_difference(res, mode_a, mode_b, metric)
+    if diff is not None and diff.has_ci and diff.n > 1:
+        sign = 1 if diff.lo > 0 else -1 if diff.hi < 0 else 0
+        a, b = paired_scores(res, mode_a, mode_b, metric)
+        if len(a) > 1:
+            sd = float(np.std(a - b, ddof=1))
+        else:  # not an item score: the interval's half-width is about z standard errors
+            sd = (diff.hi - diff.lo) / (2 * NormalDist().inv_cdf(0.975)) * math.sqrt(diff.n)
+        return PairedComparison(mode_a, mode_b, metric, diff, "paired", sign,
+                                questions_to_decide(diff.value, sd))
+    ea, eb = res.metric(mode_a, metric), res.metric(mode_b, metric)
+    if ea is None or eb is None:
+        return None
+    point = Estimate(ea.value - eb.value, n=min(ea.n, eb.n))
+    if ea.has_ci and eb.has_ci:
+        sign = 1 if ea.lo > eb.hi else -1 if eb.lo > ea.hi else 0
+        return PairedComparison(mode_a, mode_b, metric, point, "intervals", sign)
+    return PairedComparison(mode_a, mode_b, metric, point, "points")
 
 
 def _paired_classification(res: ComparisonResults, mode_a: str, mode_b: str, metric: str,

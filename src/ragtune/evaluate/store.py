@@ -7,13 +7,12 @@ from typing import Any
 
 from ragtune.config import Settings
 from ragtune.errors import RagtuneError
+from ragtune.evaluate.results import ComparisonResults
 from ragtune.runlog import RunLog
 
 
 def load_answers(settings: Settings, run_id: str, mode: str | None = None, limit: int | None = 20,
                  item: str | None = None) -> list[dict[str, Any]]:
-    from ragtune.evaluate.results import ComparisonResults
-
     run = RunLog(settings.data_dir).get(run_id)
     if run is None or run["kind"] != "compare":
         raise RagtuneError(f"run {run_id!r} is not a comparison; answers are kept for `ragtune compare` runs")

@@ -20,13 +20,14 @@ def render_report(results: Any, out_dir: str | Path, sample_size: int = 12) -> d
     from ragtune.evaluate.report.claims import key_differences
     from ragtune.evaluate.report.html import render_html
     from ragtune.evaluate.report.markdown import render_markdown
+    from ragtune.evaluate.report.task_wording import for_task
     from ragtune.evaluate.stats import summarize
 
     if not results.metrics:
         summarize(results)
     rec = recommend(results)
     results.recommendation = rec.to_dict()
-    claims = key_differences(results)
+    claims = for_task(key_differences(results), results.task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "results.json", "markdown": out / "summary.md"}

@@ -1,21 +1,32 @@
 """The "Key differences" section: each claim of the RAG-versus-fine-tuning debate, checked on this run.
 
 Each claim gets the evidence this run measured, written from the numbers, and a verdict
-from a small explicit rule: "supported", "partly supported", "not supported", "measured"
-(evidence without a yes/no question) or "not measured". A claim whose numbers are missing
-says so instead of repeating the textbook.
+from a small explicit rule. A claim tested on intervals (a difference between modes) has
+three outcomes: "supported" (the interval of the difference excludes 0 the way the claim
+says), "contradicted" (it excludes 0 the other way) and "not decided at this size" (it
+includes 0: the data cannot tell, and the evidence says about how many questions would
+decide a difference of this size). A claim with two such parts is "partly supported" when
+one part is supported and the other is not decided or not measured. Claims judged on
+measurements without sampling noise (set-up times) or on an evidence rule (groundedness)
+keep "supported", "partly supported" and "not supported". "measured" is evidence without a
+yes/no question; "not measured" marks a claim whose numbers are missing, which says so
+instead of repeating the textbook.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from ragtune.evaluate.metrics import metric_info
+from ragtune.evaluate.recommend import not_decided_words
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import ComparisonResults, Estimate
-from ragtune.evaluate.stats import paired_difference
+from ragtune.evaluate.stats import PairedComparison, compare_pair, questions_to_decide
 
 NOT_MEASURED = "not measured"
+SUPPORTED, CONTRADICTED, NOT_DECIDED = "supported", "contradicted", "not decided at this size"
 
 
 @dataclass
@@ -38,25 +49,28 @@ def _best(results: ComparisonResults, family: str, metric: str) -> tuple[str, Es
     return max(scored, key=lambda me: me[1].value) if scored else None
 
 
-def _better(results: ComparisonResults, a: str, b: str, metric: str) -> tuple[bool, Estimate | None]:
-    """Is mode ``a`` clearly better than mode ``b`` (paired interval above 0, else disjoint intervals)?"""
-    diff = paired_difference(results, a, b, metric)
-    if diff is not None and diff.has_ci and diff.n > 1:
-        return diff.lo > 0, diff
-    ea, eb = results.metric(a, metric), results.metric(b, metric)
-    if ea is not None and eb is not None and ea.has_ci and eb.has_ci:
-        return ea.lo > eb.hi, None
-    return False, None
+def _better(results: ComparisonResults, a: str, b: str, metric: str) -> tuple[int, PairedComparison | None]:
+    """+1 when mode ``a`` is clearly better than ``b`` (paired interval above 0, else disjoint intervals),
+    -1 when clearly worse, 0 when the data cannot tell (or has no intervals); with the comparison."""
+    c = compare_pair(results, a, b, metric)
+    if c is None or c.evidence == "points":
+        return 0, c
+    return c.sign, c
 
 
 def _vs(results: ComparisonResults, a: str, b: str, metric: str) -> str:
     label = metric_info(metric).label
     ea, eb = results.metric(a, metric), results.metric(b, metric)
-    better, diff = _better(results, a, b, metric)
+    _, c = _better(results, a, b, metric)
     text = f"{a} {fmt.estimate(metric, ea)} against {b} {fmt.estimate(metric, eb)} {label}"
-    if diff is not None:
-        text += f" (paired difference {fmt.diff(metric, diff)})"
+    if c is not None and c.evidence == "paired":
+        text += f" (paired difference {fmt.diff(metric, c.diff)})"
     return text
+
+
+def _undecided(c: PairedComparison | None) -> str:
+    """The power estimate of an undecided comparison, as a sentence."""
+    return "no intervals to decide on." if c is None else not_decided_words(c) + "."
 
 
 def knowledge_source(results: ComparisonResults) -> Claim:
@@ -65,12 +79,13 @@ def knowledge_source(results: ComparisonResults) -> Claim:
                   "the weights.")
     metric = results.primary_metric
     base, rag, ft = (_best(results, fam, metric) for fam in ("base", "rag", "fine-tuning"))
-    rag_gain = ft_gain = False
+    rag_sign = ft_sign = 0
+    rag_cmp = ft_cmp = None
     if base and rag:
-        rag_gain, _ = _better(results, rag[0], base[0], metric)
+        rag_sign, rag_cmp = _better(results, rag[0], base[0], metric)
         claim.evidence.append(f"Retrieval: {_vs(results, rag[0], base[0], metric)}.")
     if base and ft:
-        ft_gain, _ = _better(results, ft[0], base[0], metric)
+        ft_sign, ft_cmp = _better(results, ft[0], base[0], metric)
         claim.evidence.append(f"Weights: {_vs(results, ft[0], base[0], metric)}.")
     for mode in _modes(results, "rag") + _modes(results, "both"):
         share = results.metric(mode, "supported_token_share")
@@ -84,18 +99,27 @@ def knowledge_source(results: ComparisonResults) -> Claim:
             claim.evidence.append(text + ".")
     if not claim.evidence:
         return claim
-    if rag and ft and base:
-        claim.verdict = ("supported" if rag_gain and ft_gain else
-                         "partly supported" if rag_gain or ft_gain else "not supported")
-    elif rag and base:
-        claim.verdict = "partly supported" if rag_gain else "not supported"
-    else:
+    parts = ([rag_sign] if rag and base else []) + ([ft_sign] if ft and base else [])
+    if not parts:
         claim.verdict = "measured"
-    if rag and base and not rag_gain:
-        claim.evidence.append("Retrieved text did not measurably improve answers over the closed-book model.")
-    if ft and base and not ft_gain:
-        claim.evidence.append("Training did not measurably put the knowledge into the weights "
-                              "(no clear gain over the base model).")
+    elif -1 in parts:
+        claim.verdict = CONTRADICTED
+    elif parts == [1, 1]:
+        claim.verdict = SUPPORTED
+    elif 1 in parts:  # one part supported: the other is not decided, or was not measured
+        claim.verdict = "partly supported"
+    else:
+        claim.verdict = NOT_DECIDED
+    if rag and base:
+        if rag_sign < 0:
+            claim.evidence.append("Retrieved text made answers measurably worse than the closed-book model's.")
+        elif rag_sign == 0:
+            claim.evidence.append("Retrieval against the closed-book model: " + _undecided(rag_cmp))
+    if ft and base:
+        if ft_sign < 0:
+            claim.evidence.append("Training made answers measurably worse than the base model's.")
+        elif ft_sign == 0:
+            claim.evidence.append("Training against the base model: " + _undecided(ft_cmp))
     return claim
 
 
@@ -124,19 +148,40 @@ def updateability(results: ComparisonResults) -> Claim:
     rag_best = max((f for f in rag_side if f.new_after), key=lambda f: f.new_after.value, default=None)
     ft_best = max((f for f in ft_side if f.new_after), key=lambda f: f.new_after.value, default=None)
     if rag_best and ft_best:
-        gap = rag_best.new_after.value - ft_best.new_after.value
-        clear = (rag_best.new_after.lo > ft_best.new_after.hi if rag_best.new_after.has_ci
-                 and ft_best.new_after.has_ci else gap > 0.05)
+        sign, needed = _interval_decision(rag_best.new_after, ft_best.new_after)
         faster = (rag_best.update_s is not None and ft_best.retrain_s is not None
                   and rag_best.update_s < ft_best.retrain_s)
         if faster:
             speedup = fmt.ratio(ft_best.retrain_s, rag_best.update_s)
             claim.evidence.append(f"The update was {speedup} faster than retraining.")
-        claim.verdict = "supported" if clear and faster else "partly supported" if clear or faster else \
-            "not supported"
+        if sign < 0:
+            claim.verdict = CONTRADICTED
+            claim.evidence.append(f"{ft_best.mode} answered clearly more of the new facts than {rag_best.mode} "
+                                  "(the intervals do not overlap).")
+        elif sign > 0:
+            claim.verdict = SUPPORTED if faster else "partly supported"
+        else:
+            claim.verdict = NOT_DECIDED
+            n = min(rag_best.new_after.n, ft_best.new_after.n)
+            about = (f"; about {needed:,} new facts would decide a difference of this size" if needed
+                     else "")
+            claim.evidence.append(f"{rag_best.mode} vs {ft_best.mode} on the new facts is not decided at "
+                                  f"n={n} (the intervals overlap){about}.")
     else:
         claim.verdict = "measured"
     return claim
+
+
+def _interval_decision(a: Estimate, b: Estimate) -> tuple[int, int | None]:
+    """+1 / -1 when the intervals of ``a`` and ``b`` do not overlap (0 otherwise), and the items that
+    would decide a difference of this size: two independent samples, each sd from its interval's width."""
+    if not (a.has_ci and b.has_ci):
+        gap = a.value - b.value
+        return (1 if gap > 0.05 else -1 if gap < -0.05 else 0), None
+    sign = 1 if a.lo > b.hi else -1 if b.lo > a.hi else 0
+    z = NormalDist().inv_cdf(0.975)
+    sds = [(e.hi - e.lo) / (2 * z) * math.sqrt(max(e.n, 1)) for e in (a, b)]
+    return sign, questions_to_decide(a.value - b.value, math.hypot(*sds))
 
 
 def setup_complexity(results: ComparisonResults) -> Claim:
@@ -230,12 +275,11 @@ def task_performance(results: ComparisonResults) -> Claim:
         if mode.variant_of and mode.variant_of in results.mode_names and results.metric(mode.name, metric):
             claim.evidence.append(f"Variant {_vs(results, mode.name, mode.variant_of, metric)}.")
     if rag and ft:
-        ft_wins, _ = _better(results, ft[0], rag[0], metric)
-        rag_wins, _ = _better(results, rag[0], ft[0], metric)
+        sign, c = _better(results, ft[0], rag[0], metric)
         claim.evidence.append(f"Head to head: {_vs(results, ft[0], rag[0], metric)}.")
-        claim.verdict = "supported" if ft_wins else "not supported" if rag_wins else "partly supported"
-        if not ft_wins and not rag_wins:
-            claim.evidence.append("The difference is within noise at 95% confidence.")
+        claim.verdict = SUPPORTED if sign > 0 else CONTRADICTED if sign < 0 else NOT_DECIDED
+        if sign == 0:
+            claim.evidence.append("The difference is within noise at 95% confidence: " + _undecided(c))
     elif claim.evidence:
         claim.verdict = "measured"
     return claim

@@ -16,7 +16,7 @@ from ragtune.evaluate.recommend import Recommendation
 from ragtune.evaluate.report import charts
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.claims import Claim
-from ragtune.evaluate.results import ComparisonResults, ItemRecord
+from ragtune.evaluate.results import ComparisonResults, ItemRecord, ModeCosts
 
 SECTIONS = {
     "summary": "Summary",
@@ -127,13 +127,20 @@ def _recommendation(rec: Recommendation) -> str:
                     "of ragtune.evaluate.recommend; each reason quotes the numbers it used.")
 
 
+def _merged(c: ModeCosts) -> str:
+    """A merged model's size; a float folder is labelled, it does not compare with a quantised base file."""
+    if c.merged_bytes is None and c.merged_float_bytes:
+        return f"{fmt.nbytes(c.merged_float_bytes)} (float folder; the base column is the quantised file)"
+    return fmt.nbytes(c.merged_bytes)
+
+
 def _costs(results: ComparisonResults, uri: str | None) -> str:
     rows = []
     for mode, c in results.costs.items():
         rows.append(
             f"<tr><td>{esc(mode)}</td><td>{esc(fmt.seconds(c.setup_s))}</td>"
             f"<td>{esc(fmt.nbytes(c.base_model_bytes))}</td><td>{esc(fmt.nbytes(c.adapter_bytes))}</td>"
-            f"<td>{esc(fmt.nbytes(c.merged_bytes))}</td><td>{esc(fmt.nbytes(c.index_bytes))}</td>"
+            f"<td>{esc(_merged(c))}</td><td>{esc(fmt.nbytes(c.index_bytes))}</td>"
             f"<td>{esc(f'{c.peak_memory_mb:,.0f}' if c.peak_memory_mb else 'n/a')}</td>"
             f"<td>{esc(f'{c.tokens_per_s:.1f}' if c.tokens_per_s else 'n/a')}</td></tr>")
     table = ("<div class=\"scroll\"><table><thead><tr><th>mode</th><th>set-up</th><th>base model</th>"

@@ -14,11 +14,18 @@ TERMINAL_METRICS = ("exact_match", "token_f1", "answer_recall", "supported_token
 _FAMILY_STYLE = {"base": "bright_black", "rag": "blue", "fine-tuning": "dark_orange", "both": "green"}
 
 
+def terminal_metrics(results: ComparisonResults) -> list[str]:
+    """The columns of the terminal table: the primary metric first (always), then ``TERMINAL_METRICS``."""
+    seen = summary_metrics(results)
+    primary = [results.primary_metric] if results.primary_metric in seen else []
+    return primary + [m for m in seen if m in TERMINAL_METRICS and m not in primary]
+
+
 def print_summary(results: ComparisonResults, console: Any = None, recommendation: Any = None) -> None:
     """Print each mode's main metrics (with 95% intervals) and, when given, the advice.
 
-    The terminal gets the metrics that fit a screen (``TERMINAL_METRICS``); report.html and
-    summary.md hold the full table.
+    The terminal gets the primary metric and the metrics that fit a screen (``TERMINAL_METRICS``);
+    report.html and summary.md hold the full table.
     """
     from rich.console import Console
     from rich.table import Table
@@ -27,7 +34,7 @@ def print_summary(results: ComparisonResults, console: Any = None, recommendatio
     table = Table(title=f"{results.name}: {results.task}, primary metric "
                         f"{metric_info(results.primary_metric).label}", show_lines=False)
     table.add_column("mode", no_wrap=True)
-    metrics = [m for m in summary_metrics(results) if m in TERMINAL_METRICS]
+    metrics = terminal_metrics(results)
     for m in metrics:
         table.add_column(metric_info(m).label, justify="right")
     for mode in results.modes:
