@@ -9,7 +9,13 @@ with top-3 hybrid retrieval:
 - ``plain-prompt``: whole chunks and the usual "use the following context" instruction;
 - ``whole``: whole chunks and ragtune's short-answer prompt (the old ``rag`` default);
 - ``focus``: the focus reader with the question's best-matching passage sentence (the default,
-  chosen on the tune split), also with 2 and 3 sentences.
+  chosen on the tune split), also with 2 and 3 sentences;
+- ``reader-lora`` (with ``--reader-model NAME``): a reader adapter trained with ``ragtune train
+  raft`` on questions of the *tune* articles only, answering the plain prompt it was trained on
+  (``--mode raft``). Trained here with (rows: question, answers[0], the paragraph as context)::
+
+      ragtune train raft --data tune-300.jsonl --name reader-squad --distractors 2 --precision bf16 \
+          --max-seq-len 768 --skip-long --val-fraction 0.05
 
 Scores: SQuAD EM/F1 and answer recall; citation-has-gold over the answers whose retrieved text
 holds the gold answer, for the model's own ``[n]`` markers and for ragtune's attributed
@@ -105,33 +111,41 @@ def gold_sentence(text: str, answers: list[str]) -> tuple[int, int] | None:
 def run_approach(s, kb_name: str, qs: list[dict], conf: dict, doc_of: dict[str, str]) -> list[dict]:
     from ragtune.pipeline import Pipeline
 
+    if conf.get("mode") == "raft":
+        return run_model(s, kb_name, qs, conf["model"], doc_of)
     upd = {"reader": s.reader.model_copy(update={"method": conf["reader"],
                                                  "focus_sentences": conf.get("focus_sentences", 1),
                                                  "similarity_weight": conf.get("similarity_weight", 0.0)})}
     if "system" in conf:
         upd["prompts"] = s.prompts.model_copy(update={"system": conf["system"]})
     pipe = Pipeline(s.model_copy(update=upd), log=False)
-    out = []
-    for q in qs:
-        a = pipe.ask(q["question"], mode="rag", kb=kb_name)
-        ctx = [h.chunk.text for h in a.hits]
-        has_gold = M.citation_contains_gold(ctx, q["answers"]) if ctx else 0.0
-        model_cited = [a.hits[n - 1].chunk.text for n in cited_numbers(a.raw_text or a.text) if 1 <= n <= len(a.hits)]
-        attributed = [c.text for c in a.citations if c.cited]
-        sents = [x.to_dict() for x in a.sentences]
-        out.append({
-            "em": M.exact_match(M.strip_citations(a.text), q["answers"]),
-            "f1": M.token_f1(M.strip_citations(a.text), q["answers"]),
-            "recall": M.answer_recall(M.strip_citations(a.text), q["answers"]),
-            "context_has_gold": has_gold,
-            "model_cite_gold": M.citation_contains_gold(model_cited, q["answers"]),
-            "attr_cite_gold": M.citation_contains_gold(attributed, q["answers"]),
-            "cite_precision": M.citation_precision(sents),
-            "cite_recall": M.citation_recall(sents),
-            "ms": a.timings.get("total_ms", 0.0), "prompt_tokens": a.usage.get("prompt_tokens", 0),
-            "answer": a.text, "question": q["question"], "gold": q["answers"], "doc": doc_of.get(q["doc_id"]),
-        })
-    return out
+    return [score(pipe.ask(q["question"], mode="rag", kb=kb_name), q, doc_of) for q in qs]
+
+
+def run_model(s, kb_name: str, qs: list[dict], model: str, doc_of: dict[str, str]) -> list[dict]:
+    """A trained reader (``raft`` mode: the plain prompt, the model's adapter)."""
+    from ragtune.pipeline import Pipeline
+
+    pipe = Pipeline(s, log=False)
+    return [score(pipe.ask(q["question"], mode="raft", kb=kb_name, model=model), q, doc_of) for q in qs]
+
+
+def score(a, q: dict, doc_of: dict[str, str]) -> dict:
+    ctx = [h.chunk.text for h in a.hits]
+    model_cited = [a.hits[n - 1].chunk.text for n in cited_numbers(a.raw_text or a.text) if 1 <= n <= len(a.hits)]
+    sents = [x.to_dict() for x in a.sentences]
+    return {
+        "em": M.exact_match(M.strip_citations(a.text), q["answers"]),
+        "f1": M.token_f1(M.strip_citations(a.text), q["answers"]),
+        "recall": M.answer_recall(M.strip_citations(a.text), q["answers"]),
+        "context_has_gold": M.citation_contains_gold(ctx, q["answers"]) if ctx else 0.0,
+        "model_cite_gold": M.citation_contains_gold(model_cited, q["answers"]),
+        "attr_cite_gold": M.citation_contains_gold([c.text for c in a.citations if c.cited], q["answers"]),
+        "cite_precision": M.citation_precision(sents),
+        "cite_recall": M.citation_recall(sents),
+        "ms": a.timings.get("total_ms", 0.0), "prompt_tokens": a.usage.get("prompt_tokens", 0),
+        "answer": a.text, "question": q["question"], "gold": q["answers"], "doc": doc_of.get(q["doc_id"]),
+    }
 
 
 def attribution_precision(s, kb, qs: list[dict], paras: dict[str, str]) -> dict[str, tuple]:
@@ -173,6 +187,7 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=8, help="articles of the split in the knowledge base")
     ap.add_argument("--split", choices=("tune", "bench"), default="bench")
     ap.add_argument("--approaches", default="plain-prompt,whole,focus,focus-2,focus-3")
+    ap.add_argument("--reader-model", help="a reader trained with `ragtune train raft` (adds reader-lora)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "grounding")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md")
     args = ap.parse_args()
@@ -184,7 +199,11 @@ def main() -> None:
     doc_of = {p["id"]: p["id"] for p in paras}
     t0 = time.perf_counter()
     results = {}
-    for name in args.approaches.split(","):
+    names = args.approaches.split(",")
+    if args.reader_model:
+        APPROACHES["reader-lora"] = {"mode": "raft", "model": args.reader_model}
+        names.append("reader-lora")
+    for name in names:
         t = time.perf_counter()
         results[name] = run_approach(s, kb.name, qs, APPROACHES[name], doc_of)
         r = results[name]
