@@ -8,6 +8,8 @@ functions count too: a lazy import hides a dependency from the reader, not from 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,21 +41,27 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def import_targets(node: ast.AST, module: str, is_package: bool) -> list[str]:
+    """The modules one import statement names, relative ones resolved; [] for any other node."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = module.split(".")
+            base = base[: len(base) - node.level + (1 if is_package else 0)]
+            return [".".join(base + ([node.module] if node.module else []))]
+        return [node.module or ""]
+    return []
+
+
+def is_ragtune(target: str) -> bool:
+    return target == "ragtune" or target.startswith("ragtune.")
+
+
 def ragtune_imports(tree: ast.AST, module: str, is_package: bool) -> list[tuple[str, int]]:
     """(imported module, line) of every ragtune import anywhere in the module, relative ones resolved."""
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(a.name, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = module.split(".")
-                base = base[: len(base) - node.level + (1 if is_package else 0)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            out.append((target, node.lineno))
-    return [(m, line) for m, line in out if m == "ragtune" or m.startswith("ragtune.")]
+    out = [(m, node.lineno) for node in ast.walk(tree) for m in import_targets(node, module, is_package)]
+    return [(m, line) for m, line in out if is_ragtune(m)]
 
 
 def layer_of(module: str) -> int | None:
@@ -99,6 +107,51 @@ def test_no_import_points_upward():
 def test_the_list_of_known_exceptions_only_shrinks():
     gone = set(KNOWN_UPWARD) - set(upward_imports())
     assert not gone, f"fixed, so delete from KNOWN_UPWARD: {sorted(gone)}"
+
+
+def unmarked_function_imports(source: str, module: str, is_package: bool) -> list[int]:
+    """Lines of ragtune imports inside functions that carry no ``# lazy:`` comment saying why."""
+    tree, lines = ast.parse(source), source.splitlines()
+    found = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if any(is_ragtune(m) for m in import_targets(node, module, is_package)):
+                    text = lines[node.lineno - 1: node.end_lineno]
+                    if not any("# lazy:" in line for line in text):
+                        found.add(node.lineno)
+    return sorted(found)
+
+
+def test_every_function_level_import_says_why_it_is_lazy():
+    """Imports go at the top; one kept in a function names its reason (``# lazy: torch (ragtune[train])``,
+    ``# lazy: import cycle with X``), so the count of lazy imports only shrinks knowingly."""
+    bad = [f"{path.relative_to(SRC.parent)}:{line}" for path in MODULES
+           for line in unmarked_function_imports(path.read_text(encoding="utf-8"), module_name(path),
+                                                 path.name == "__init__.py")]
+    assert not bad, "move these imports to the top of the module, or say why not with '# lazy: ...': " + \
+        ", ".join(bad)
+
+
+def test_an_unmarked_function_import_is_caught():
+    """The checker itself: a bare import in a function (relative or nested) is reported, a marked one is not."""
+    code = ("from ragtune.errors import DataError\n"
+            "def f():\n"
+            "    from ragtune.train import sft  # lazy: torch (ragtune[train])\n"
+            "    from . import base\n"
+            "    def g():\n"
+            "        import ragtune.kb\n"
+            "    import json\n")
+    assert unmarked_function_imports(code, "ragtune.generate.hf", False) == [4, 6]
+
+
+@pytest.mark.parametrize("module", ["ragtune.cli.main", "ragtune.pipeline"])
+def test_start_up_imports_no_torch(module):
+    """The CLI (and the Python API) start without torch: training code loads only when it runs."""
+    code = (f"import sys, {module}; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_package_root_imports_only_the_version():

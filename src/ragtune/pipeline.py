@@ -21,9 +21,11 @@ from ragtune.generate.citations import attribute
 from ragtune.generate.prompts import base_messages
 from ragtune.generate.reader import READERS, clean_answer, reader_messages
 from ragtune.kb import open_kb
+from ragtune.names import NAME_RE
 from ragtune.registry import ModelSpec, resolve
 from ragtune.runlog import RunLog
 from ragtune.store import Filters
+from ragtune.train.artifacts import INFO_FILE, load_model_info, model_dir
 from ragtune.types import Answer
 
 MODES = ("base", "rag", "ft", "ft+rag", "raft")
@@ -33,9 +35,6 @@ TUNED_MODES = {"ft", "ft+rag", "raft"}
 
 def find_trained(settings: Settings, name: str) -> dict | None:
     """The record of a model trained with ``ragtune train``, or None if ``name`` is not one."""
-    from ragtune.names import NAME_RE
-    from ragtune.train.artifacts import INFO_FILE, load_model_info, model_dir
-
     if not NAME_RE.match(name) or not (model_dir(settings, name) / INFO_FILE).exists():
         return None
     info = load_model_info(settings, name)

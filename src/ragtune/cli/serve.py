@@ -50,7 +50,7 @@ def serve(
     try:
         import uvicorn
 
-        from ragtune.serve.app import create_app
+        from ragtune.serve.app import create_app  # lazy: fastapi (ragtune[serve])
     except ModuleNotFoundError as e:
         raise missing_extra(e.name or "fastapi", "serve") from e
     bind, notice = bind_host(s)

@@ -17,7 +17,9 @@ from typing import Any
 import typer
 
 from ragtune.cli.common import console, print_json, settings_from
+from ragtune.kb import kb_chunks
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
+from ragtune.train.sources import load_chunks
 
 app = typer.Typer(help="Fine-tune the generator (sft, cpt, synth, raft) or train a classifier.",
                   no_args_is_help=True)
@@ -99,7 +101,7 @@ def make_config(flags: dict[str, Any], recipe: str = "") -> TrainConfig:
 
 def _finish(settings: Any, outcome: Any, opts: dict[str, Any]) -> None:
     """Export the GGUF adapter (so ``ask --mode ft`` runs in llama.cpp), then report."""
-    from ragtune.train.runner import export_for_llamacpp
+    from ragtune.train.runner import export_for_llamacpp  # lazy: torch (ragtune[train])
 
     if opts["export_gguf"]:
         outcome = export_for_llamacpp(settings, outcome)
@@ -128,9 +130,6 @@ def _report(outcome: Any, as_json: bool) -> None:
 
 
 def _chunks(settings: Any, kb: str | None, paths: list[Path] | None):
-    from ragtune.kb import kb_chunks
-    from ragtune.train.sources import load_chunks
-
     return load_chunks(settings, (lambda: kb_chunks(settings, kb)) if kb else None, [str(p) for p in paths or []])
 
 
@@ -150,7 +149,7 @@ def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_d
                                               "like ingest (instead of --kb)."),
             cfg: Any = None, opts: Any = None):
     """Supervised fine-tuning on QA or chat data, loss on the answers only, in the model's chat template."""
-    from ragtune.train import sft
+    from ragtune.train import sft  # lazy: torch (ragtune[train])
 
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, corpus) if kb or corpus else None
@@ -167,7 +166,7 @@ def cpt_cmd(ctx: typer.Context,
             augment: int = typer.Option(0, "--augment", help="Paraphrases per chunk, written by the generator."),
             cfg: Any = None, opts: Any = None):
     """Continued pre-training on documents (a knowledge base or files), optionally with paraphrases."""
-    from ragtune.train import cpt
+    from ragtune.train import cpt  # lazy: torch (ragtune[train])
 
     settings = settings_from(ctx)
     out = cpt.train(settings, _chunks(settings, kb, paths), name, cfg, augment=augment, base=opts["base"],
@@ -187,7 +186,7 @@ def synth_cmd(ctx: typer.Context,
                                              "answers back correctly from the chunk."),
               cfg: Any = None, opts: Any = None):
     """Generate QA pairs from documents, keep those whose answer is in the source; optionally train on them."""
-    from ragtune.train import synth
+    from ragtune.train import synth  # lazy: torch (ragtune[train])
 
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, paths)
@@ -219,7 +218,7 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
                                                 help="Target when the source is dropped: answer or abstain."),
              cfg: Any = None, opts: Any = None):
     """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
-    from ragtune.train import raft
+    from ragtune.train import raft  # lazy: torch (ragtune[train])
 
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, corpus) if kb or corpus else None
@@ -240,7 +239,7 @@ def classify_cmd(ctx: typer.Context,
                  label_field: str = typer.Option("label", "--label-field"),
                  cfg: Any = None, opts: Any = None):
     """Train a text classifier (sentiment and the like); the label set is stored with the model."""
-    from ragtune.train.runner import run_classifier
+    from ragtune.train.runner import run_classifier  # lazy: torch (ragtune[train])
 
     settings = settings_from(ctx)
     out = run_classifier(settings, name, data, val_data or [], method, cfg, text_field=text_field,

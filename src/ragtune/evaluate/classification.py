@@ -25,11 +25,15 @@ from ragtune.config import Settings
 from ragtune.evaluate.datasets import Labeled, honour, load_labeled
 from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, RetrievedChunk
+from ragtune.evaluate.training import train_classifier
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.base import GenParams, get_engine
 from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
+from ragtune.modeling import load_tokenizer
+from ragtune.pipeline import find_trained
 from ragtune.progress import progress
 from ragtune.registry import resolve
+from ragtune.train.classifier import Classifier
 
 INVALID = "(invalid)"
 DESCRIPTIONS = {
@@ -194,8 +198,6 @@ class ClassificationRunner:
     # ---- trained classifier -------------------------------------------------------------------
     def fit_lengths(self, train: list[Labeled], cfg: Any) -> list[Labeled]:
         """Training texts cut to ``max_seq_len`` tokens, as Hugging Face pipelines truncate; counted in the notes."""
-        from ragtune.modeling import load_tokenizer  # the train extra: pip install 'ragtune[train]'
-
         tok = load_tokenizer(resolve(self.s.models.generator, self.s))
         out = [Labeled(r.id, truncate(r.text, tok, cfg.max_seq_len), r.label) for r in train]
         cut = sum(a.text != b.text for a, b in zip(out, train, strict=True))
@@ -206,9 +208,6 @@ class ClassificationRunner:
         return out
 
     def train(self, mode: str, method: str, train: list[Labeled]) -> dict[str, Any]:
-        from ragtune.evaluate.training import train_classifier
-        from ragtune.pipeline import find_trained
-
         name = f"classifier-{method}"
         cfg = self.exp.train.config("ft", self.exp.seed)
         if method == "llm":
@@ -225,8 +224,6 @@ class ClassificationRunner:
         return self.ws.finish(f"train-{name}", fp, {**info, "peak_mb": mem.peak_mb})
 
     def classifier_mode(self, mode: str, test: list[Labeled], info: dict[str, Any]) -> None:
-        from ragtune.train.classifier import Classifier
-
         clf = Classifier.load(info["path"], self.s)
         fp = fingerprint(mode, info["fingerprint"])
         cached = self.ws.cached_answers(mode, fp)

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ragtune.config import _format_error
+from ragtune.config import _format_error, _parse_value
 from ragtune.errors import ConfigError
 from ragtune.evaluate.modes import QA_MODES, QA_VARIANTS
 from ragtune.names import NAME_PATTERN
@@ -224,8 +224,6 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
                     data: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read an experiment file (or a dict) and apply ``key=value`` overrides."""
-    from ragtune.config import _parse_value
-
     tree: dict[str, Any] = dict(data or {})
     base = Path(".")
     if path is not None:

@@ -37,6 +37,7 @@ from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
 from ragtune.pipeline import Pipeline, find_trained
 from ragtune.progress import progress
 from ragtune.registry import resolve
+from ragtune.train.model_io import hf_cache_dir
 from ragtune.types import Answer, Chunk, Hit
 
 
@@ -280,9 +281,7 @@ class QARunner:
 def _merged_bytes(spec) -> int | None:
     """A merged model is a full float copy of the base: the size of the dequantised folder."""
     try:
-        from ragtune.train.model_io import hf_cache_dir
-
         d = hf_cache_dir(spec)
         return dir_size(d) if d.exists() else None
-    except Exception:  # the train extra may be missing; the size is then unknown
+    except Exception:  # an unreadable model or cache folder: the size is then unknown
         return None

@@ -25,9 +25,11 @@ from ragtune.config import Settings
 from ragtune.evaluate.datasets import Labeled, Question
 from ragtune.evaluate.docfiles import safe_name
 from ragtune.evaluate.workspace import fingerprint
-from ragtune.kb import dir_size
+from ragtune.kb import dir_size, kb_chunks
+from ragtune.modeling import load_tokenizer
+from ragtune.registry import resolve
 from ragtune.train.config import TrainConfig
-from ragtune.train.data import write_jsonl
+from ragtune.train.data import QAItem, write_jsonl
 from ragtune.types import Chunk
 
 
@@ -49,14 +51,12 @@ class Contender:
                            settings.prompts.model_dump(), settings.models.generator, settings.models.embedder)
 
     def chunks(self, settings: Settings) -> list[Chunk]:
-        from ragtune.kb import kb_chunks
-
         return kb_chunks(settings, self.kb) if self.kb else []
 
     def train(self, settings: Settings, folder: Path, progress: bool | None = None) -> dict[str, Any]:
         """Write the data file into ``folder``, train through the recipe, export; the stage record."""
-        from ragtune.train import raft, sft
-        from ragtune.train.runner import export_for_llamacpp
+        from ragtune.train import raft, sft  # lazy: torch (ragtune[train])
+        from ragtune.train.runner import export_for_llamacpp  # lazy: torch (ragtune[train])
 
         data = write_jsonl(Path(folder) / f"{self.name}.jsonl", self.rows)
         t0 = time.perf_counter()
@@ -87,10 +87,7 @@ def long_questions(settings: Settings, contender: Contender) -> list[str]:
     """
     if contender.recipe != "sft" or not contender.rows:
         return []
-    from ragtune.modeling import load_tokenizer  # the train extra: pip install 'ragtune[train]'
-    from ragtune.registry import resolve
-    from ragtune.train.data import QAItem
-    from ragtune.train.sft import item_messages, tokenize_chat
+    from ragtune.train.sft import item_messages, tokenize_chat  # lazy: torch (ragtune[train])
 
     tok = load_tokenizer(resolve(settings.models.generator, settings))
     long = []
@@ -121,8 +118,6 @@ def raft_contender(settings: Settings, name: str, questions: list[Question], cfg
 
     A question whose document is not in the knowledge base has no oracle and is left out.
     """
-    from ragtune.kb import kb_chunks
-
     kb_ids = {Path(c.source).stem: c.doc_id for c in kb_chunks(settings, kb)}
     rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "doc_id": kb_ids[safe_name(q.doc_id)]}
             for q in questions if q.doc_id and safe_name(q.doc_id) in kb_ids]
@@ -132,7 +127,7 @@ def raft_contender(settings: Settings, name: str, questions: list[Question], cfg
 def train_classifier(settings: Settings, name: str, method: str, train: list[Labeled], val: list[Labeled],
                      cfg: TrainConfig, folder: Path, progress: bool | None = None) -> dict[str, Any]:
     """``ragtune train classify`` on the given split, written as the files the command reads."""
-    from ragtune.train.runner import run_classifier
+    from ragtune.train.runner import run_classifier  # lazy: torch (ragtune[train])
 
     files = {part: [write_jsonl(Path(folder) / f"{name}-{part}.jsonl",
                                 [{"id": r.id, "text": r.text, "label": r.label} for r in rows])] if rows else []

@@ -11,8 +11,8 @@ from typing import Any
 from ragtune.config import Settings
 from ragtune.pipeline import Pipeline
 from ragtune.serve.auth import Authenticator, RateLimiter
-from ragtune.serve.errors import APIError
 from ragtune.serve.metrics import Metrics
+from ragtune.train.classifier import Classifier
 
 
 class ServerState:
@@ -52,14 +52,6 @@ class ServerState:
         with self._classifier_lock:
             entry = self._classifiers.get(name)
             if entry is None:
-                try:
-                    from ragtune.train.classifier import Classifier
-                except ImportError as e:
-                    raise APIError(
-                        501,
-                        f"classification is not available in this install ({e}); install ragtune[train]",
-                        "classify_unavailable",
-                    ) from e
                 entry = self._classifiers[name] = (Classifier.load(root, self.settings), threading.Lock())
             return entry
 

@@ -135,7 +135,7 @@ def train_llm_head(train, val, labels, weights, out, base, settings, cfg, run, p
     import torch
     import torch.nn.functional as F
 
-    from ragtune.train.loop import prepare_model, train_loop  # imports torch
+    from ragtune.train.loop import prepare_model, train_loop  # lazy: torch (ragtune[train])
 
     cfg = cfg or TrainConfig(lr=1e-3, batch_size=8, epochs=1, max_seq_len=256)
     spec = resolve(base, settings)

@@ -19,11 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ragtune.errors import DataError
+from ragtune.progress import progress as bar
 from ragtune.text import normalize_answer
+from ragtune.train.artifacts import check_name_free
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, sha256_texts, write_jsonl
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples
-from ragtune.train.sources import GenerateFn
+from ragtune.train.sources import GenerateFn, make_generate
 from ragtune.types import Chunk
 
 STYLES = [
@@ -50,8 +53,6 @@ def text_blocks(text: str, tokenizer: Any, block_size: int, where: str = "") -> 
 def paraphrase(chunks: Sequence[Chunk], generate: GenerateFn, n: int, seed: int = 0,
                progress: bool | None = None) -> list[dict[str, Any]]:
     """``n`` rewrites of each chunk; empty, tiny or verbatim outputs are dropped."""
-    from ragtune.progress import progress as bar
-
     rows = []
     with bar(progress) as p:
         task = p.add_task("paraphrase", total=len(chunks) * n)
@@ -83,14 +84,9 @@ def train(settings: Any, chunks: Sequence[Chunk], name: str, cfg: TrainConfig, *
           generate: GenerateFn | None = None, base: str | None = None, overwrite: bool = False,
           progress: bool | None = None) -> Outcome:
     """Continued pre-training on ``chunks`` (+ ``augment`` paraphrases of each)."""
-    from ragtune.train.artifacts import check_name_free
-    from ragtune.train.sources import make_generate
-
     folder = check_name_free(settings, name, overwrite, cfg.resume)
     chunks = list(chunks)
     if not chunks:
-        from ragtune.errors import DataError
-
         raise DataError("no documents to train on; point at a knowledge base or files with text")
     saved = folder / PARAPHRASE_FILE
     paraphrases: list[dict[str, Any]] = []

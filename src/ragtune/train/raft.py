@@ -29,11 +29,15 @@ from typing import Any
 import numpy as np
 
 from ragtune.config import PromptSettings
+from ragtune.embedding import get_embedder
 from ragtune.errors import DataError
+from ragtune.generate.prompts import rag_messages
+from ragtune.registry import resolve
 from ragtune.text import normalize_answer
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
-from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts
+from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts, write_jsonl
 from ragtune.train.runner import Dataset, Outcome, run_recipe, split_examples
+from ragtune.train.sft import tokenize_chat
 from ragtune.types import Chunk, Hit
 
 EmbedFn = Callable[[list[str]], np.ndarray]  # texts -> L2-normalised vectors
@@ -122,8 +126,6 @@ def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, 
                p_drop: float = RAFT_P_DROP, seed: int = 0, prompts: PromptSettings | None = None,
                dropped_answer: str = RAFT_DROPPED_ANSWER, chunk_vectors: np.ndarray | None = None) -> list[RaftRow]:
     """RAFT rows for ``items`` over the corpus ``chunks`` (see the module docstring)."""
-    from ragtune.generate.prompts import rag_messages
-
     if not 0 <= p_drop <= 1:
         raise DataError(f"p_drop must be between 0 and 1, got {p_drop}")
     if dropped_answer not in ("answer", "abstain"):
@@ -165,15 +167,10 @@ def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, 
 
 
 def build_examples(rows: Sequence[RaftRow], tokenizer: Any) -> list[Example]:
-    from ragtune.train.sft import tokenize_chat
-
     return [tokenize_chat(tokenizer, r.messages, r.where) for r in rows]
 
 
 def embedder_fn(settings: Any) -> EmbedFn:
-    from ragtune.embedding import get_embedder
-    from ragtune.registry import resolve
-
     emb = get_embedder(resolve(settings.models.embedder, settings))
     return lambda texts: emb.encode(texts)
 
@@ -187,8 +184,6 @@ def train(settings: Any, data: Sequence[str | Path], name: str, cfg: TrainConfig
 
     The rows are written to ``raft_examples.jsonl`` in the model folder for inspection.
     """
-    from ragtune.train.data import write_jsonl
-
     items = load_qa(list(data))
     val_items = load_qa(list(val_data)) if val_data else []
     embed = embed or embedder_fn(settings)

@@ -22,10 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragtune.train.artifacts import ModelInfo, begin_model, export_model, finish_model, save_weights
+from ragtune.registry import resolve
+from ragtune.runlog import RunLog
+from ragtune.train.artifacts import ModelInfo, begin_model, export_model, finish_model, model_dir, save_weights
+from ragtune.train.classify import train_classifier
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, check_lengths, load_labeled, sha256_files, split_train_val
 from ragtune.train.loop import TrainResult, prepare_model, train_loop
+from ragtune.train.model_io import load_causal_lm
 
 
 @dataclass
@@ -87,11 +91,6 @@ def run_recipe(
     ``prepare(folder)``, if given, runs on the main process after the name check and before the
     model loads (a recipe that generates data writes it into the model folder there).
     """
-    from ragtune.registry import resolve
-    from ragtune.runlog import RunLog
-    from ragtune.train.artifacts import model_dir
-    from ragtune.train.model_io import load_causal_lm
-
     state = _state()
     spec = resolve(base or settings.models.generator, settings)
     if state.is_main_process:
@@ -144,10 +143,6 @@ def run_classifier(settings: Any, name: str, data: Sequence[str | Path], val_dat
 
     Validation comes from ``val_data``, else a seeded ``cfg.val_fraction`` share of ``data``.
     """
-    from ragtune.registry import resolve
-    from ragtune.runlog import RunLog
-    from ragtune.train.classify import train_classifier
-
     rows = load_labeled([str(p) for p in data], text_field, label_field)
     val = load_labeled([str(p) for p in val_data], text_field, label_field) if val_data else []
     if not val:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import PromptSettings
+from ragtune.generate.prompts import base_messages
 from ragtune.train import cpt
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example, QAItem, load_qa, sha256_files, sha256_texts
@@ -31,8 +32,6 @@ from ragtune.types import Chunk
 
 def item_messages(item: QAItem, prompts: PromptSettings | None = None) -> list[dict[str, str]]:
     """The chat an item becomes: the same prompt the fine-tuned model will be asked with."""
-    from ragtune.generate.prompts import base_messages
-
     if item.kind == "chat":
         return list(item.messages or [])
     if item.kind == "prompt":
