@@ -89,12 +89,23 @@ class Run:
     kind: str
     log: RunLog
     started: float
+    work_s: float = 0.0  # the run's own measure of its work, when it began before the record did
 
     def metric(self, name: str, value: float, step: int | None = None) -> None:
         with self.log.connect() as db:
             db.execute("INSERT INTO metrics VALUES (?,?,?,?,?)", (self.id, step, name, float(value), time.time()))
 
     def update(self, result: dict[str, Any]) -> None:
+        """Store the result; its ``timings.total_ms`` / ``total_s`` (answers, ingests) set the duration's floor.
+
+        Some work is recorded once it is done (``ask`` opens its run after answering), so the time the
+        record was open says nothing about it; the work's own timing does.
+        """
+        timings = result.get("timings") if isinstance(result, dict) else None
+        if isinstance(timings, dict):
+            for key, scale in (("total_ms", 1e-3), ("total_s", 1.0)):
+                if isinstance(timings.get(key), int | float):
+                    self.work_s = max(self.work_s, float(timings[key]) * scale)
         with self.log.connect() as db:
             db.execute("UPDATE runs SET result=? WHERE id=?", (json.dumps(result, default=str), self.id))
 
@@ -144,10 +155,11 @@ class RunLog:
             raise
         finally:
             end = time.time()
+            duration = max(end - run.started, run.work_s)
             with self.connect() as db:
                 db.execute(
-                    "UPDATE runs SET status=?, finished=?, duration_s=?, error=? WHERE id=?",
-                    (status, end, end - run.started, error, run.id),
+                    "UPDATE runs SET status=?, started=?, finished=?, duration_s=?, error=? WHERE id=?",
+                    (status, end - duration, end, duration, error, run.id),
                 )
 
     def mark_gone(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.serve.conftest import KB, app_client
@@ -276,6 +278,20 @@ def test_reports_are_listed_and_served_sandboxed(client, data_dir):
     assert_openai_error(client.get(link.replace("sig=", "sig=0")), 403, "invalid_link")
 
 
+def test_reports_list_mode_names_of_a_real_results_file(client, data_dir):
+    """results.json as ``ragtune compare`` writes it holds each mode as a dict; the list shows the names."""
+    from ragtune.evaluate.results import ComparisonResults, ModeInfo
+
+    res = ComparisonResults.new("tour", task="qa", run_id="run-modes-dicts")
+    res.modes = [ModeInfo(name="base", model="tiny"), ModeInfo(name="ft+rag", adapter=None, kb="docs")]
+    run = data_dir / "reports" / res.run_id
+    run.mkdir(parents=True)
+    (run / "report.html").write_text("<!doctype html><title>r</title>")
+    (run / "results.json").write_text(json.dumps(res.to_dict()))
+    row = next(r for r in client.get("/v1/reports").json()["data"] if r["id"] == res.run_id)
+    assert row["modes"] == ["base", "ft+rag"]
+
+
 def test_page_and_assets_are_served_offline(client):
     r = client.get("/")
     assert r.status_code == 200 and "default-src 'self'" in r.headers["content-security-policy"]
@@ -293,12 +309,45 @@ def test_metrics_prometheus_text(client):
     assert text.endswith("\n")
     assert "# TYPE ragtune_requests_total counter" in text
     assert 'ragtune_requests_total{method="GET",route="/v1/models",status="200"}' in text
-    assert 'ragtune_request_duration_seconds_bucket{method="GET",route="/v1/models",le="+Inf"}' in text
     for line in text.splitlines():  # every sample line is "name{labels} number"
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             float(value)
             assert name.startswith("ragtune_")
+
+
+def _families(client) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+
+
+def _sample(family, name: str, **labels) -> float:
+    values = [s.value for s in family.samples
+              if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(values) <= 1, values
+    return values[0] if values else 0.0
+
+
+def test_metrics_parse_with_prometheus_client(client):
+    """What Prometheus itself would read: the metric families, their types and labelled samples."""
+    models = {"method": "GET", "route": "/v1/models"}
+    before = _families(client)
+    client.get("/v1/models")
+    client.get("/v1/models")
+    after = _families(client)
+    assert after["ragtune_requests"].type == "counter"
+    assert after["ragtune_request_duration_seconds"].type == "histogram"
+    assert after["ragtune_requests_in_flight"].type == "gauge"
+    assert after["ragtune_uptime_seconds"].samples[0].value >= 0
+    for fam, name, labels in (("ragtune_requests", "ragtune_requests_total", {**models, "status": "200"}),
+                              ("ragtune_request_duration_seconds", "ragtune_request_duration_seconds_bucket",
+                               {**models, "le": "+Inf"}),
+                              ("ragtune_request_duration_seconds", "ragtune_request_duration_seconds_count", models)):
+        grew = _sample(after[fam], name, **labels) - _sample(before[fam], name, **labels)
+        assert grew == 2.0, (name, grew)
+    # the request being answered is in flight while the page is rendered, and only that one
+    assert after["ragtune_requests_in_flight"].samples[0].value == 1.0
 
 
 def test_pipeline_names_parse():

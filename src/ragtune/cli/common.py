@@ -7,11 +7,24 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from ragtune.config import Settings, load_settings
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """Typer (0.29) labels on/off flags ``--quick <bool>`` in help, as if they took a value; they do not."""
+    if self.is_flag and not self.count and self.metavar is None:
+        return None
+    return _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # every command's help, from one place
 
 
 def settings_from(ctx: typer.Context, **fields: Any) -> Settings:

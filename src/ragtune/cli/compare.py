@@ -1,4 +1,4 @@
-"""``ragtune compare`` and ``ragtune report``: the main job."""
+"""``ragtune compare``: the main job (``ragtune report`` lives in report.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from ragtune.cli.common import console, print_json, settings_from
 from ragtune.errors import ConfigError
-from ragtune.evaluate.compare import QUICK_NOTE, rerender, run_comparison
+from ragtune.evaluate.compare import QUICK_NOTE, run_comparison
 from ragtune.evaluate.experiment import QUICK_OVERRIDES, load_experiment
 from ragtune.evaluate.report import print_summary
 
@@ -60,12 +60,5 @@ def compare(ctx: typer.Context,
             console.print(f"  {k}: {v}")
 
 
-def report(ctx: typer.Context, run_id: str = typer.Argument(..., help="The comparison's run id.")):
-    """Re-render the report (HTML, Markdown, results.json) of a past comparison."""
-    paths = rerender(settings_from(ctx), run_id)
-    console.print(f"report: {paths.get('html')}")
-
-
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
-    app.command("report")(report)

@@ -161,14 +161,6 @@ def ingest(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-def delete_doc(ctx: typer.Context, kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
-               source: str = typer.Option(..., "--source", "-s", help="Path of the document, as ingested.")):
-    """Remove a document from a knowledge base (a new version; older ones stay queryable)."""
-    s = settings_from(ctx)
-    rep = open_kb(s, kb).delete_source(source)
-    console.print(f"{kb}: removed {rep.removed[0]} ({rep.chunks_removed} chunks); version {rep.version}")
-
-
 def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to look for."),
            kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
            top_k: int = typer.Option(None, "--top-k", "-n", help="How many chunks (retrieval.top_k)."),

@@ -10,6 +10,7 @@ import typer
 
 from ragtune import __version__
 from ragtune.cli import ask as ask_cmd
+from ragtune.cli import delete as delete_cmd
 from ragtune.cli import kb as kb_cmd
 from ragtune.cli import runs as runs_cmd
 from ragtune.cli.common import console, err, print_json, settings_from
@@ -46,14 +47,15 @@ def main_options(
 
 app.add_typer(kb_cmd.app, name="kb")
 app.command("ingest")(kb_cmd.ingest)
-app.command("delete")(kb_cmd.delete_doc)
+app.command("delete")(delete_cmd.delete)
 app.command("search")(kb_cmd.search)
 app.command("ask")(ask_cmd.ask)
 app.add_typer(runs_cmd.app, name="runs")
 
 # Sub-apps whose optional dependencies may be missing register only when they import.
 for module, attr, name in [("ragtune.cli.train", "app", "train"), ("ragtune.cli.models", "app", "models"),
-                           ("ragtune.cli.compare", "app", None), ("ragtune.cli.serve", "app", None),
+                           ("ragtune.cli.compare", "app", None), ("ragtune.cli.report", "app", None),
+                           ("ragtune.cli.serve", "app", None),
                            ("ragtune.cli.classify", "app", None)]:
     try:
         mod = importlib.import_module(module)

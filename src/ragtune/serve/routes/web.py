@@ -86,10 +86,17 @@ def _report_summary(folder: Path) -> dict[str, Any]:
             out["task"] = data.get("task") or cfg.get("task")
             modes = data.get("modes") or cfg.get("modes")
             if isinstance(modes, list):
-                out["modes"] = [str(m) for m in modes]
+                out["modes"] = [_mode_name(m) for m in modes]
             elif isinstance(modes, dict):
                 out["modes"] = list(modes)
     return out
+
+
+def _mode_name(mode: Any) -> str:
+    """A mode of ``results.json`` is a dict (``ModeInfo``: name, family, adapter...); older files hold names."""
+    if isinstance(mode, dict):
+        return str(mode.get("name") or "?")
+    return str(mode)
 
 
 def list_reports(data_dir: Path) -> list[dict[str, Any]]:
