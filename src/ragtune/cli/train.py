@@ -5,6 +5,10 @@ added to each command by ``_with_training_flags`` and turned into one validated 
 Several processes: ``accelerate launch --multi_gpu --num_processes 2 -m ragtune.cli.main train ...``
 (on a CPU-only machine this starts torchrun and the processes talk over gloo), or
 ``torchrun --nproc_per_node 2 -m ragtune.cli.main train ...``.
+
+Each command finds its train function in the recipe table (``train/recipes.py``) by name; the
+built-ins have a command each with their own flags, and ``ragtune train run NAME`` runs any
+other registered recipe on the inputs its ``inputs`` kind names.
 """
 
 from __future__ import annotations
@@ -17,12 +21,22 @@ from typing import Any
 import typer
 
 from ragtune.cli.common import console, print_json, settings_from
+from ragtune.errors import ConfigError
 from ragtune.kb import kb_chunks
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
+from ragtune.train.recipes import recipe, recipe_names
 from ragtune.train.sources import load_chunks
 
-app = typer.Typer(help="Fine-tune the generator (sft, cpt, synth, raft) or train a classifier.",
-                  no_args_is_help=True)
+BUILT_INS = ("sft", "cpt", "synth", "raft", "classify")  # the recipes with a command of their own here
+THIRD_PARTY = [n for n in recipe_names() if n not in BUILT_INS]
+
+
+def _listing(names: list[str]) -> str:
+    return "\n\n".join(f"{n} ({recipe(n).inputs}): {recipe(n).summary}" for n in names) or "none"
+
+
+app = typer.Typer(help="Fine-tune the generator or train a classifier, by a recipe of the table:\n\n"
+                  + _listing(recipe_names()), no_args_is_help=True)
 
 # name, type, help: the flags every recipe shares. Their defaults are TrainConfig's (train/config.py),
 # read from the model, so the command and the Python API cannot drift apart.
@@ -149,11 +163,9 @@ def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_d
                                               "like ingest (instead of --kb)."),
             cfg: Any = None, opts: Any = None):
     """Supervised fine-tuning on QA or chat data, loss on the answers only, in the model's chat template."""
-    from ragtune.train import sft  # lazy: torch (ragtune[train])
-
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, corpus) if kb or corpus else None
-    out = sft.train(settings, data, name, cfg, val_data=val_data or None, base=opts["base"],
+    out = recipe("sft").load()(settings, data, name, cfg, val_data=val_data or None, base=opts["base"],
                     overwrite=opts["overwrite"], progress=_progress(opts), chunks=chunks)
     _finish(settings, out, opts)
 
@@ -166,11 +178,9 @@ def cpt_cmd(ctx: typer.Context,
             augment: int = typer.Option(0, "--augment", help="Paraphrases per chunk, written by the generator."),
             cfg: Any = None, opts: Any = None):
     """Continued pre-training on documents (a knowledge base or files), optionally with paraphrases."""
-    from ragtune.train import cpt  # lazy: torch (ragtune[train])
-
     settings = settings_from(ctx)
-    out = cpt.train(settings, _chunks(settings, kb, paths), name, cfg, augment=augment, base=opts["base"],
-                    overwrite=opts["overwrite"], progress=_progress(opts))
+    out = recipe("cpt").load()(settings, _chunks(settings, kb, paths), name, cfg, augment=augment,
+                               base=opts["base"], overwrite=opts["overwrite"], progress=_progress(opts))
     _finish(settings, out, opts)
 
 
@@ -186,12 +196,12 @@ def synth_cmd(ctx: typer.Context,
                                              "answers back correctly from the chunk."),
               cfg: Any = None, opts: Any = None):
     """Generate QA pairs from documents, keep those whose answer is in the source; optionally train on them."""
-    from ragtune.train import synth  # lazy: torch (ragtune[train])
-
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, paths)
     if not name:
-        rep = synth.generate_dataset(settings, chunks, out, per_chunk=per_chunk, seed=cfg.seed,
+        from ragtune.train.synth import generate_dataset  # lazy: torch (ragtune[train])
+
+        rep = generate_dataset(settings, chunks, out, per_chunk=per_chunk, seed=cfg.seed,
                                      progress=_progress(opts), roundtrip=roundtrip)
         if opts["as_json"]:
             print_json(rep.summary())
@@ -199,8 +209,8 @@ def synth_cmd(ctx: typer.Context,
         console.print(f"kept {len(rep.kept)} pairs in {out}, rejected {len(rep.rejected)} {rep.reasons}; "
                       f"check them, then: ragtune train sft --data {out} --name NAME")
         return
-    outcome, _ = synth.train(settings, chunks, out, name, cfg, per_chunk=per_chunk, base=opts["base"],
-                             overwrite=opts["overwrite"], progress=_progress(opts), roundtrip=roundtrip)
+    outcome, _ = recipe("synth").load()(settings, chunks, out, name, cfg, per_chunk=per_chunk, base=opts["base"],
+                                        overwrite=opts["overwrite"], progress=_progress(opts), roundtrip=roundtrip)
     _finish(settings, outcome, opts)
 
 
@@ -218,13 +228,11 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
                                                 help="Target when the source is dropped: answer or abstain."),
              cfg: Any = None, opts: Any = None):
     """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
-    from ragtune.train import raft  # lazy: torch (ragtune[train])
-
     settings = settings_from(ctx)
     chunks = _chunks(settings, kb, corpus) if kb or corpus else None
-    out = raft.train(settings, data, name, cfg, chunks=chunks, val_data=val_data or None, k=distractors,
-                     p_drop=p_drop, dropped_answer=dropped_answer, base=opts["base"],
-                     overwrite=opts["overwrite"], progress=_progress(opts))
+    out = recipe("raft").load()(settings, data, name, cfg, chunks=chunks, val_data=val_data or None,
+                                k=distractors, p_drop=p_drop, dropped_answer=dropped_answer, base=opts["base"],
+                                overwrite=opts["overwrite"], progress=_progress(opts))
     _finish(settings, out, opts)
 
 
@@ -239,12 +247,10 @@ def classify_cmd(ctx: typer.Context,
                  label_field: str = typer.Option("label", "--label-field"),
                  cfg: Any = None, opts: Any = None):
     """Train a text classifier (sentiment and the like); the label set is stored with the model."""
-    from ragtune.train.runner import run_classifier  # lazy: torch (ragtune[train])
-
     settings = settings_from(ctx)
-    out = run_classifier(settings, name, data, val_data or [], method, cfg, text_field=text_field,
-                         label_field=label_field, base=opts["base"], overwrite=opts["overwrite"],
-                         progress=_progress(opts))
+    out = recipe("classify").load()(settings, name, data, val_data or [], method, cfg, text_field=text_field,
+                                    label_field=label_field, base=opts["base"], overwrite=opts["overwrite"],
+                                    progress=_progress(opts))
     if opts["as_json"]:
         print_json(out.to_dict())
         return
@@ -252,6 +258,47 @@ def classify_cmd(ctx: typer.Context,
     acc = f", validation accuracy {m['val_accuracy']:.3f}" if "val_accuracy" in m else ""
     console.print(f"[green]trained[/] classifier {out.name} ({method}) with labels {out.labels}{acc}; "
                   f"saved in {out.path}")
+
+
+@app.command("run", help="Run a recipe of the table that has no command of its own (a third party's), "
+             "on the inputs its kind names: qa, --data files; documents, the chunks of --kb or of PATHS; "
+             "qa+documents, both (the chunks optional); labels, --data files of labelled rows.\n\n"
+             "Registered: " + _listing(THIRD_PARTY))
+@_with_training_flags
+def run_cmd(ctx: typer.Context,
+            recipe_name: str = typer.Argument(..., help="The recipe's name in the table."),
+            paths: list[Path] = typer.Argument(None, help="Files or folders for its documents (instead of --kb)."),
+            data: list[Path] = typer.Option(None, "--data", "-d", help="Training file(s) (repeatable)."),
+            name: str = NAME, val_data: list[Path] = VAL, kb: str = KB,
+            text_field: str = typer.Option("text", "--text-field", help="labels recipes: the text column."),
+            label_field: str = typer.Option("label", "--label-field", help="labels recipes: the label column."),
+            cfg: Any = None, opts: Any = None):
+    r = recipe(recipe_name)
+    if r.name in BUILT_INS:
+        raise ConfigError(f"{r.name!r} has its own command with its own flags: ragtune train {r.name} --help")
+    docs, qa = r.inputs in ("documents", "qa+documents"), r.inputs != "documents"
+    if qa and not data:
+        raise ConfigError(f"recipe {r.name!r} trains on {r.inputs}: pass its file(s) with --data")
+    if not qa and (data or val_data):
+        raise ConfigError(f"recipe {r.name!r} trains on documents: pass --kb KB or paths, not --data")
+    if r.inputs == "documents" and not (kb or paths):
+        raise ConfigError(f"recipe {r.name!r} trains on documents: pass --kb KB or files/folders")
+    if not docs and (kb or paths):
+        raise ConfigError(f"recipe {r.name!r} trains on {r.inputs}: --kb and paths are not used, pass --data")
+    settings = settings_from(ctx)
+    kw: dict[str, Any] = {"settings": settings, "name": name, "cfg": cfg, "base": opts["base"],
+                          "overwrite": opts["overwrite"], "progress": _progress(opts)}
+    if qa:
+        kw.update(data=data, val_data=val_data or None)
+    if docs:
+        kw["chunks"] = _chunks(settings, kb, paths) if kb or paths else None
+    if r.inputs == "labels":
+        kw.update(text_field=text_field, label_field=label_field)
+    out = r.load()(**kw)
+    if isinstance(out, dict):  # a recipe may return a plain record instead of an Outcome
+        print_json(out)
+        return
+    _finish(settings, out, opts)
 
 
 def _progress(opts: dict[str, Any]) -> bool | None:

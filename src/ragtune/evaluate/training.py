@@ -30,6 +30,7 @@ from ragtune.modeling import load_tokenizer
 from ragtune.registry import resolve
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import QAItem, write_jsonl
+from ragtune.train.recipes import recipe
 from ragtune.types import Chunk
 
 
@@ -55,17 +56,17 @@ class Contender:
 
     def train(self, settings: Settings, folder: Path, progress: bool | None = None) -> dict[str, Any]:
         """Write the data file into ``folder``, train through the recipe, export; the stage record."""
-        from ragtune.train import raft, sft  # lazy: torch (ragtune[train])
         from ragtune.train.runner import export_for_llamacpp  # lazy: torch (ragtune[train])
 
         data = write_jsonl(Path(folder) / f"{self.name}.jsonl", self.rows)
         t0 = time.perf_counter()
         chunks = self.chunks(settings) or None
         if self.recipe == "sft":
-            out = sft.train(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True, progress=progress)
+            out = recipe("sft").load()(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True,
+                                       progress=progress)
         elif self.recipe == "raft":
-            out = raft.train(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True, progress=progress,
-                             **self.options)
+            out = recipe("raft").load()(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True,
+                                        progress=progress, **self.options)
         else:
             raise ValueError(f"no contender recipe {self.recipe!r}")
         info = export_for_llamacpp(settings, out).info
@@ -127,13 +128,11 @@ def raft_contender(settings: Settings, name: str, questions: list[Question], cfg
 def train_classifier(settings: Settings, name: str, method: str, train: list[Labeled], val: list[Labeled],
                      cfg: TrainConfig, folder: Path, progress: bool | None = None) -> dict[str, Any]:
     """``ragtune train classify`` on the given split, written as the files the command reads."""
-    from ragtune.train.runner import run_classifier  # lazy: torch (ragtune[train])
-
     files = {part: [write_jsonl(Path(folder) / f"{name}-{part}.jsonl",
                                 [{"id": r.id, "text": r.text, "label": r.label} for r in rows])] if rows else []
              for part, rows in (("train", train), ("val", val))}
     t0 = time.perf_counter()
-    info = run_classifier(settings, name, files["train"], files["val"], method, cfg, overwrite=True,
-                          progress=progress)
+    info = recipe("classify").load()(settings, name, files["train"], files["val"], method, cfg, overwrite=True,
+                                     progress=progress)
     return {"name": name, "path": info.path, "setup_s": time.perf_counter() - t0, "bytes": dir_size(info.folder),
             "metrics": info.metrics}

@@ -13,6 +13,28 @@ the function or such a path.
 ``inputs`` says what the recipe trains on, which decides where its data comes from:
 ``qa`` (QA/chat JSONL files), ``documents`` (chunks of a knowledge base or of files),
 ``qa+documents`` (QA files over a knowledge base's chunks) or ``labels`` (labelled rows).
+
+``ragtune train run NAME`` gathers those inputs and calls the function by keyword, with the
+arguments the built-ins of that kind take (``cfg`` is a validated ``TrainConfig``; ``progress``
+is None for a bar, False for none):
+
+- ``qa`` (as ``sft.train``): ``train(settings=, data=[files], name=, cfg=, val_data=[files] | None,
+  base=, overwrite=, progress=)``;
+- ``documents`` (as ``cpt.train``): ``train(settings=, chunks=[Chunk], name=, cfg=, base=, overwrite=,
+  progress=)``;
+- ``qa+documents`` (as ``raft.train``): the ``qa`` arguments plus ``chunks=[Chunk] | None``;
+- ``labels`` (as ``runner.run_classifier``): the ``qa`` arguments plus ``text_field=``, ``label_field=``
+  (the files hold labelled rows).
+
+It returns an ``Outcome`` (``.info`` a ModelInfo, ``.result`` the training result, as ``sft.train``)
+or a plain dict, which the command prints as JSON.
+
+A package registers its recipes for the command by an entry point in the group
+``ragtune.recipes`` whose module calls ``register_recipe`` when imported (as llm's plugins do);
+they are imported when the table is first read through ``recipe()`` or ``recipe_names()``::
+
+    [project.entry-points."ragtune.recipes"]
+    mine = "my_package.recipe"
 """
 
 from __future__ import annotations
@@ -20,6 +42,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from ragtune.errors import ConfigError
@@ -79,8 +102,27 @@ def register_recipe(name: str, train: Callable[..., Any] | str | None = None, *,
     return put if train is None else put(train)
 
 
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the ``ragtune.recipes`` entry points once; each registers its recipes on import."""
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        for ep in entry_points(group="ragtune.recipes"):
+            ep.load()  # the plugin's module calls register_recipe when imported
+
+
+def recipe_names() -> list[str]:
+    """Every recipe's name, built-ins first, then those the plugins registered."""
+    _load_plugins()
+    return list(RECIPES)
+
+
 def recipe(name: str) -> Recipe:
     """The recipe registered as ``name``; an unknown name is one line naming the known ones."""
+    _load_plugins()
     r = RECIPES.get(name)
     if r is None:
         raise ConfigError(f"recipe {name!r} is unknown; use one of {', '.join(repr(n) for n in RECIPES) or 'none'}")
