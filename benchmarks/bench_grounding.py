@@ -10,6 +10,9 @@ with top-3 hybrid retrieval:
 - ``whole``: whole chunks and ragtune's short-answer prompt (the old ``rag`` default);
 - ``focus``: the focus reader with the question's best-matching passage sentence (the default,
   chosen on the tune split), also with 2 and 3 sentences;
+- ``reader-adapter``: the reader adapter ragtune ships for the bundled model (``[reader] adapter =
+  auto``, rag's default), trained as ``reader-lora`` below (rank 8) on tune-split questions;
+  every other approach runs with ``adapter = none``;
 - ``reader-lora`` (with ``--reader-model NAME``): a reader adapter trained with ``ragtune train
   raft`` on questions of the *tune* articles only, answering the plain prompt it was trained on
   (``--mode raft``). Trained here with (rows: question, answers[0], the paragraph as context)::
@@ -53,6 +56,8 @@ APPROACHES = {
     "focus-3": {"reader": "focus", "focus_sentences": 3},
     "focus-sim1": {"reader": "focus", "focus_sentences": 1, "similarity_weight": 1.0},
     "focus-sim2": {"reader": "focus", "focus_sentences": 1, "similarity_weight": 2.0},
+    # rag's default for the bundled model: the shipped reader adapter (generate/reader_adapter.py)
+    "reader-adapter": {"reader": "plain", "adapter": "auto"},
 }
 
 
@@ -113,7 +118,7 @@ def run_approach(s, kb_name: str, qs: list[dict], conf: dict, doc_of: dict[str, 
 
     if conf.get("mode") == "raft":
         return run_model(s, kb_name, qs, conf["model"], doc_of)
-    upd = {"reader": s.reader.model_copy(update={"method": conf["reader"],
+    upd = {"reader": s.reader.model_copy(update={"method": conf["reader"], "adapter": conf.get("adapter", "none"),
                                                  "focus_sentences": conf.get("focus_sentences", 1),
                                                  "similarity_weight": conf.get("similarity_weight", 0.0)})}
     if "system" in conf:
@@ -186,7 +191,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--articles", type=int, default=8, help="articles of the split in the knowledge base")
     ap.add_argument("--split", choices=("tune", "bench"), default="bench")
-    ap.add_argument("--approaches", default="plain-prompt,whole,focus,focus-2,focus-3")
+    ap.add_argument("--approaches", default="plain-prompt,whole,focus,reader-adapter")
     ap.add_argument("--reader-model", help="a reader trained with `ragtune train raft` (adds reader-lora)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "grounding")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md")

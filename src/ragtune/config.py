@@ -89,6 +89,9 @@ class IngestSettings(_Section):
     csv_text_column: str = "text"
     json_max_depth: int = Field(200, ge=1, le=800)  # nesting of [ and {; deeper files are skipped
     csv_max_field_mb: float = Field(1.0, gt=0)  # one CSV value; a longer one skips the file
+    json_max_mb: float = Field(20.0, gt=0)  # one .json file or one .jsonl line; a larger one skips the file
+    html_max_depth: int = Field(1000, ge=1)  # nesting of HTML elements; a deeper page is skipped
+    pdf_max_pages: int = Field(5000, ge=1)  # pages of one PDF (counted before any is read); more skips it
     follow_symlinks_outside: bool = False  # follow links whose target lies outside the folder
     batch_size: int = Field(64, ge=1)
     extensions: list[str] = Field(
@@ -123,6 +126,9 @@ class StoreSettings(_Section):
 
     backend: str = Field("lance", min_length=1)
     url: str | None = None
+    # lance: chunks from which a commit builds a vector index (IVF_PQ) and searches use it instead of
+    # the exact in-memory product; 0 never indexes (benchmarks/bench_store.py measured the default)
+    index_threshold: int = Field(200_000, ge=0)
 
     @field_serializer("url")
     def _no_password(self, url: str | None) -> str | None:
@@ -209,6 +215,8 @@ class ReaderSettings(_Section):
     focus_sentences: int = Field(1, ge=1, le=50)  # sentences kept in the prompt (1 measured best, tune split)
     clean: bool = True  # drop leaked context lines and preambles ("The answer is") from answers
     similarity_weight: float = Field(0.0, ge=0)  # embedder cosine beside BM25 in sentence choice (0: tune split tie)
+    # auto: the shipped reader LoRA when the generator is the bundled model on llama.cpp; none; or a GGUF file
+    adapter: str = Field("auto", min_length=1)
 
 
 class ServeSettings(_Section):
@@ -220,8 +228,10 @@ class ServeSettings(_Section):
     max_upload_mb: float = Field(20.0, gt=0)
     rate_limit_per_minute: int = Field(120, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
+    query_rewrite: Literal["generate", "none"] = "generate"  # RAG follow-ups: standalone question first
 
-    @field_validator("api_keys", "read_only_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "read_only_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, v: Any) -> Any:
         """``RAGTUNE_SERVE__API_KEYS=sk-a,sk-b`` works as well as a TOML list."""

@@ -20,6 +20,8 @@ from ragtune.generate.base import Engine, Generation, GenParams, get_engine
 from ragtune.generate.citations import attribute
 from ragtune.generate.prompts import base_messages
 from ragtune.generate.reader import READERS, clean_answer, reader_messages
+from ragtune.generate.reader_adapter import ReaderAdapter, choose_reader_adapter
+from ragtune.generate.registry import auto_engine
 from ragtune.kb import open_kb
 from ragtune.names import NAME_RE
 from ragtune.registry import ModelSpec, resolve
@@ -96,15 +98,26 @@ class Pipeline:
     def engine(self, gen: Generator) -> Engine:
         return get_engine(gen.spec, self.settings.generation, gen.adapter)
 
+    def reader_adapter(self, gen: Generator, setting: str | None = None) -> ReaderAdapter | None:
+        """The reader adapter ``rag`` answers with for this generator (see generate/reader_adapter.py)."""
+        kind = self.settings.generation.engine
+        if kind == "auto":
+            kind = auto_engine(gen.spec.kind) or ""
+        return choose_reader_adapter(setting or self.settings.reader.adapter, gen.spec, kind)
+
     def ask_stream(self, question: str, mode: str = "rag", kb: str | None = None, model: str | None = None,
                    top_k: int | None = None, retrieval: str | None = None, where: str | None = None,
                    as_of: int | None = None, max_tokens: int | None = None, filters: Filters | None = None,
                    examples: list[tuple[str, str]] | None = None,
-                   reader: str | None = None) -> Iterator[str | Answer]:
+                   reader: str | None = None, reader_adapter: str | None = None,
+                   search_query: str | None = None, sampling: dict | None = None) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the finished ``Answer``.
 
         ``reader`` (``plain`` | ``focus``) overrides ``[reader] method``; ``raft`` models always
-        read the plain prompt they were trained on.
+        read the plain prompt they were trained on, and so does ``rag`` while a reader adapter
+        answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file).
+        ``search_query`` retrieves with other text than the question (a conversation's standalone
+        question); ``sampling`` overrides ``GenParams`` fields for this answer (the API's sampling).
         """
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r} is not allowed; use one of {', '.join(MODES)}")
@@ -120,6 +133,9 @@ class Pipeline:
             raise ConfigError(f"reader {reader!r} is not allowed; use one of {', '.join(READERS)}")
         t0 = time.perf_counter()
         gen = resolve_generator(self.settings, model, need_tuned=mode in TUNED_MODES)
+        ra = self.reader_adapter(gen, reader_adapter) if mode == "rag" else None
+        if ra is not None:
+            gen = Generator(gen.spec, str(ra.path), gen.label)
         p = self.settings.prompts
         hits = []
         kb_obj = open_kb(self.settings, kb) if mode in RETRIEVAL_MODES else None
@@ -128,16 +144,17 @@ class Pipeline:
         if kb_obj is not None:
             kb_obj.embedder.model  # noqa: B018 (load it now, so loading is not counted as retrieval)
             timings["load_ms"] = (time.perf_counter() - t0) * 1e3
-            hits = kb_obj.search(question, k=top_k, mode=retrieval, filters=filters, where=where, as_of=as_of)
+            hits = kb_obj.search(search_query or question, k=top_k, mode=retrieval, filters=filters, where=where,
+                                 as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
-            method = "plain" if mode == "raft" else (reader or self.settings.reader.method)
+            method = "plain" if mode == "raft" or ra else (reader or self.settings.reader.method)
             messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method,
                                        embed=kb_obj.embedder.encode)
         else:
             messages = base_messages(question, p, examples)
         answer = Answer(text="", mode=mode, question=question, model=gen.spec.name, adapter=gen.adapter,
                         kb=kb, kb_version=(as_of if as_of is not None else kb_obj.version()) if kb_obj else None,
-                        hits=hits, reader=method)
+                        hits=hits, reader=f"adapter:{ra.name}" if ra else method)
         best = max((h.similarity or 0.0 for h in hits), default=None)
         if kb_obj is not None and (not hits or best < self.settings.retrieval.min_similarity):
             answer.text, answer.abstained = p.no_answer, True
@@ -148,7 +165,7 @@ class Pipeline:
             engine = self.engine(gen)
             timings["load_ms"] = timings.get("load_ms", 0.0) + (time.perf_counter() - t_load) * 1e3
             answer.prompt = engine.render(messages)
-            params = GenParams.from_settings(self.settings.generation, max_tokens=max_tokens)
+            params = GenParams.from_settings(self.settings.generation, max_tokens=max_tokens, **(sampling or {}))
             final: Generation | None = None
             for piece in engine.stream(messages, params):
                 if isinstance(piece, Generation):

@@ -142,7 +142,7 @@ class RunLog:
                 "INSERT INTO runs (id, kind, name, status, started, config, versions, pid, host) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
                 (run.id, kind, name, "running", run.started, json.dumps(config or {}, default=str),
-                 json.dumps(library_versions()), os.getpid(), socket.gethostname()),
+                 "{}", os.getpid(), socket.gethostname()),
             )
         status, error = "ok", None
         try:
@@ -156,10 +156,12 @@ class RunLog:
         finally:
             end = time.time()
             duration = max(end - run.started, run.work_s)
+            # versions after the clock stops: reading package metadata the first time takes ~0.1 s
+            versions = json.dumps(library_versions())
             with self.connect() as db:
                 db.execute(
-                    "UPDATE runs SET status=?, started=?, finished=?, duration_s=?, error=? WHERE id=?",
-                    (status, end - duration, end, duration, error, run.id),
+                    "UPDATE runs SET status=?, started=?, finished=?, duration_s=?, error=?, versions=? WHERE id=?",
+                    (status, end - duration, end, duration, error, versions, run.id),
                 )
 
     def mark_gone(self) -> int:

@@ -26,7 +26,8 @@ def _results(cited: bool, wrong_marker: bool = False) -> ComparisonResults:
 def test_not_supported_when_no_answer_is_grounded():
     claim = response_generation(_results(cited=False))
     assert claim.verdict == "not supported"
-    assert any("0.0% [0.0, 0.0] of answer sentences carry a supporting citation" in e for e in claim.evidence)
+    assert any("0.0% (all 20 alike: no interval) of answer sentences carry a supporting citation" in e
+               for e in claim.evidence)
 
 
 def test_supported_when_sentences_carry_supporting_citations():

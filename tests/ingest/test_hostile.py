@@ -68,10 +68,82 @@ def test_csv_value_over_the_limit_is_one_line_naming_the_setting(tmp_path):
     assert csv.field_size_limit() == 131072  # the process-wide limit is put back
 
 
-def test_html_nested_100000_deep_loads_without_recursion(tmp_path):
-    f = tmp_path / "deep.html"
-    f.write_text("<div>" * 100_000 + "<p>the bottom</p>" + "</div>" * 100_000 + "<b>" * 100_000)
-    assert load_file(f, IngestSettings())[0].text == "the bottom"
+def test_html_depth_counts_open_elements_as_a_browser_does(tmp_path):
+    f = tmp_path / "page.html"
+    # 10,000 unclosed paragraphs, list items and cells, void <br>, stray end tags: shallow, all loaded
+    f.write_text("<html><body>" + "<p>para<br>" * 10_000 + "<ul>" + "<li><p>item" * 5000 + "</ul></i></b>"
+                 + "<table>" + "<tr><td>a<td>b" * 3000 + "</table>" + "<div>" * 998 + "the bottom")
+    assert load_file(f, IngestSettings())[0].text.endswith("the bottom")
+    f.write_text("<html><body>" + "<div>" * 999 + "x")  # 1001 levels with <html> and <body>
+    with pytest.raises(IngestError, match=r"more than 1000 levels deep \(ingest.html_max_depth = 1000\)"):
+        load_file(f, IngestSettings())
+    assert load_file(f, IngestSettings(html_max_depth=1001))[0].text == "x"
+
+
+def pdf_of(objects: list[bytes]) -> bytes:
+    """A PDF of these objects (1 0 obj is the catalog) with a correct cross-reference table."""
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for k, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def million_page_pdf(declared: int) -> bytes:
+    """A million pages in 12 KB: 1000 references to a node of 1000 references to one page."""
+    def kids(ref: str) -> bytes:
+        return ("[" + " ".join([ref] * 1000) + "]").encode()
+
+    return pdf_of([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids " + kids("3 0 R") + b" /Count %d >>" % declared,
+        b"<< /Type /Pages /Parent 2 0 R /Kids " + kids("4 0 R") + b" /Count 1000 >>",
+        b"<< /Type /Page /Parent 3 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+        b"/Resources << /Font << /F1 6 0 R >> >> >>",
+        b"<< /Length 36 >>\nstream\nBT /F1 12 Tf 72 720 Td (one) Tj ET\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ])
+
+
+HUGE_FIELD_CSV = 'id,text\n1,"' + "x" * 10_000_000 + '"\n'
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("million.pdf", million_page_pdf(1_000_000), "the PDF declares 1000000 pages, over the limit "
+                                                  "ingest.pdf_max_pages = 5000"),
+    ("lying.pdf", million_page_pdf(1), "the PDF has more than 5000 pages, over the limit ingest.pdf_max_pages"),
+    ("huge_field.csv", HUGE_FIELD_CSV, "a value longer than ingest.csv_max_field_mb = 1 MB"),
+    ("deep.html", "<div>" * 100_000 + "<p>the bottom</p>", "more than 1000 levels deep (ingest.html_max_depth"),
+    ("big.json", '[{"text": "' + "y" * (21 * 1024 * 1024) + '"}]', "21.0 MB, larger than ingest.json_max_mb = 20"),
+])
+def test_each_parser_limit_is_one_skipped_line_and_the_folder_goes_in(settings, corpus_dir, name, content, says):
+    target = corpus_dir / name
+    target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
+    rep = KnowledgeBase.create(settings, "limits").ingest([corpus_dir], show_progress=False)
+    assert len(rep.added) == 12 and rep.version == 1
+    failed = names(rep.failed)
+    assert list(failed) == [name]
+    assert says in failed[name] and "\n" not in failed[name], failed[name]
+
+
+def test_limits_are_settings(tmp_path):
+    from tests.ingest.test_loaders import make_pdf
+
+    pdf = tmp_path / "three.pdf"
+    pdf.write_bytes(make_pdf(["one", "two", "three"]))
+    assert len(load_file(pdf, IngestSettings(pdf_max_pages=3))) == 3
+    with pytest.raises(IngestError, match="declares 3 pages, over the limit ingest.pdf_max_pages = 2"):
+        load_file(pdf, IngestSettings(pdf_max_pages=2))
+    js = tmp_path / "rows.jsonl"
+    js.write_text('{"text": "short"}\n{"text": "' + "z" * 600_000 + '"}\n')
+    assert len(load_file(js, IngestSettings())) == 2
+    with pytest.raises(IngestError, match=r"rows.jsonl: line 2 is 0.6 MB, larger than ingest.json_max_mb = 0.5"):
+        load_file(js, IngestSettings(json_max_mb=0.5))
 
 
 # -- symlinks ------------------------------------------------------------------------------

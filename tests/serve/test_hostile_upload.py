@@ -33,3 +33,23 @@ def test_deep_json_next_to_a_good_file_is_listed_as_failed(client):
     assert deep["status"] == "failed" and "ingest.json_max_depth" in deep["error"]
     assert deep["error"].startswith("deep.jsonl: line 1 nests 10000 levels deep")
     assert client.delete(f"/v1/kbs/{KB}/documents/eddystone.txt").json()["deleted"] is True
+
+
+def test_an_unexpected_error_is_a_500_without_exception_type_or_path(settings):
+    from fastapi.testclient import TestClient
+
+    from ragtune.serve.app import create_app
+
+    app = create_app(settings)
+
+    def broken():  # a bug anywhere in a route: here, a missing file named by its absolute path
+        open(f"{settings.data_dir}/no/such/file.txt")
+
+    app.add_api_route("/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v1/broken")
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["type"] == "server_error" and err["code"] == "internal_error"
+    assert err["message"].startswith("internal error (incident ") and "bug in ragtune" in err["message"]
+    assert "FileNotFoundError" not in r.text and "/" not in err["message"] and "file.txt" not in r.text

@@ -8,14 +8,16 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from ragtune.cli.common import console, parse_filters, print_json, settings_from
+from ragtune.cli.common import complete_kb, complete_mode, console, parse_filters, print_json, settings_from
 from ragtune.pipeline import MODES, Pipeline
 from ragtune.types import Answer
 
 
 def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The question."),
-        kb: str = typer.Option(None, "--kb", "-k", help="Knowledge base (needed by rag, ft+rag, raft)."),
-        mode: str = typer.Option("rag", "--mode", "-m", help=f"One of {', '.join(MODES)}."),
+        kb: str = typer.Option(None, "--kb", "-k", help="Knowledge base (needed by rag, ft+rag, raft).",
+                               autocompletion=complete_kb),
+        mode: str = typer.Option("rag", "--mode", "-m", help=f"One of {', '.join(MODES)}.",
+                                 autocompletion=complete_mode),
         model: str = typer.Option(None, "--model", help="Generator or trained model name (models.generator)."),
         top_k: int = typer.Option(None, "--top-k", "-n", help="Chunks in the prompt (retrieval.top_k)."),
         retrieval: str = typer.Option(None, "--retrieval", help="dense, bm25 or hybrid (retrieval.mode)."),

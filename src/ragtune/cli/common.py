@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import typer
@@ -10,8 +12,19 @@ from rich.console import Console
 from typer.core import TyperOption
 
 from ragtune.config import Settings, load_settings
+from ragtune.errors import RagtuneError
 
-console = Console()
+PIPED_WIDTH = 400  # a table piped to a file is as wide as its content up to this, not cut at 80 columns
+
+
+def _width(stream: Any) -> int | None:
+    """None (rich measures the terminal, or reads COLUMNS) on a terminal; ``PIPED_WIDTH`` when piped."""
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return PIPED_WIDTH
+
+
+console = Console(width=_width(sys.stdout))
 err = Console(stderr=True, soft_wrap=True)
 
 _display_type_rich = TyperOption.display_type_rich
@@ -46,3 +59,24 @@ def parse_filters(items: list[str] | None) -> dict[str, str]:
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+# ---- shell completion (typer ``autocompletion=`` callbacks) ------------------------------------------
+def complete_mode(incomplete: str) -> list[str]:
+    """``--mode`` values of ``ragtune ask``: the pipeline modes that start with what was typed."""
+    from ragtune.pipeline import MODES  # lazy: the pipeline (and its imports) only when completing
+
+    return [m for m in MODES if m.startswith(incomplete)]
+
+
+def complete_kb(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Knowledge-base names in the data folder (from ``--data-dir``/``--config`` as typed so far)."""
+    from ragtune.kb import list_kbs  # lazy: the store layer only when completing a KB name
+
+    params = ctx.find_root().params
+    try:
+        settings = load_settings(params.get("config"), params.get("overrides") or [],
+                                 data_dir=str(params["data_dir"]) if params.get("data_dir") else None)
+        return [n for n in list_kbs(settings) if n.startswith(incomplete)]
+    except (RagtuneError, OSError):  # a completion never prints a traceback into the user's shell
+        return []

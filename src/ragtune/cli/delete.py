@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ragtune.cli.common import console, print_json, settings_from
+from ragtune.cli.common import complete_kb, console, print_json, settings_from
 from ragtune.kb import open_kb
 
 
@@ -19,7 +19,8 @@ def still_on_disk_note(source: str) -> str | None:
             "delete the file or use --sync")
 
 
-def delete(ctx: typer.Context, kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+def delete(ctx: typer.Context, kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name.",
+                                                      autocompletion=complete_kb),
            source: str = typer.Option(..., "--source", "-s", help="Path of the document, as ingested."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Remove a document from a knowledge base (a new version; older ones stay queryable).

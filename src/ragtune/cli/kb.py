@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ragtune.cli.common import console, err, parse_filters, print_json, settings_from
+from ragtune.cli.common import complete_kb, console, err, parse_filters, print_json, settings_from
 from ragtune.kb import KnowledgeBase, list_kbs, open_kb
 
 app = typer.Typer(help="Create, inspect and delete knowledge bases.", no_args_is_help=True)
@@ -130,7 +130,7 @@ def _interrupted(kbo: KnowledgeBase, before: int) -> str:
 
 def ingest(ctx: typer.Context,
            paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .pdf .json .jsonl .csv)."),
-           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name.", autocompletion=complete_kb),
            sync: bool = typer.Option(False, "--sync", help="Also remove documents gone from the given folders."),
            create: bool = typer.Option(False, "--create", help="Create the knowledge base if it does not exist."),
            text_field: str = typer.Option(None, "--text-field", help="JSON/JSONL field holding the text."),
@@ -162,7 +162,7 @@ def ingest(ctx: typer.Context,
 
 
 def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to look for."),
-           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name."),
+           kb: str = typer.Option(..., "--kb", "-k", help="Knowledge base name.", autocompletion=complete_kb),
            top_k: int = typer.Option(None, "--top-k", "-n", help="How many chunks (retrieval.top_k)."),
            mode: str = typer.Option(None, "--mode", "-m", help="dense, bm25 or hybrid (retrieval.mode)."),
            filters: list[str] = typer.Option(None, "--filter", "-f", help="key=value on source, title, doc_id, page."),

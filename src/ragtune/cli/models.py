@@ -1,8 +1,9 @@
-"""``ragtune models list|info|delete``: the trained models in the data folder."""
+"""``ragtune models list|info|delete|export``: the trained models in the data folder."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -58,9 +59,14 @@ def export_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Model n
                gguf: bool = typer.Option(True, "--gguf/--no-gguf", help="GGUF LoRA adapter for llama.cpp."),
                merged: bool = typer.Option(False, "--merged", help="Hugging Face folder with the adapter merged."),
                verify: bool = typer.Option(False, "--verify", help="Check llama.cpp applies the GGUF adapter "
-                                           "like transformers+PEFT (correlation of the adapter's effect).")):
-    """Export a LoRA model so llama.cpp can serve it (GGUF adapter) or any HF tool can load it (merged)."""
-    info = export_model(settings_from(ctx), name, gguf=gguf, merged=merged, verify=verify)
+                                           "like transformers+PEFT (correlation of the adapter's effect)."),
+               ollama: bool = typer.Option(False, "--ollama", help="Also an Ollama Modelfile (GGUF base + adapter, "
+                                           "chat template, parameters): ollama create NAME -f Modelfile."),
+               ollama_template: Path = typer.Option(None, "--ollama-template", help="With --ollama: a file holding "
+                                                    "the Go template, for a chat format ragtune does not know.")):
+    """Export a LoRA model for llama.cpp (GGUF adapter), Ollama (Modelfile) or any HF tool (merged folder)."""
+    info = export_model(settings_from(ctx), name, gguf=gguf or ollama, merged=merged, verify=verify, ollama=ollama,
+                        ollama_template=ollama_template)
     for kind, path in info.exports.items():
         console.print(f"{kind}: {path}")
     check = info.metrics.get("gguf_verify")

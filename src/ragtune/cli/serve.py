@@ -50,7 +50,7 @@ def serve(
     try:
         import uvicorn
 
-        from ragtune.serve.app import create_app  # lazy: fastapi (ragtune[serve])
+        from ragtune.serve.app import UVICORN_OPTIONS, create_app  # lazy: fastapi (ragtune[serve])
     except ModuleNotFoundError as e:
         raise missing_extra(e.name or "fastapi", "serve") from e
     bind, notice = bind_host(s)
@@ -64,7 +64,7 @@ def serve(
         highlight=False,
     )
     uvicorn.run(create_app(s, warm=warm), host=bind, port=s.serve.port, log_level=log_level,
-                server_header=False, timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, **UVICORN_OPTIONS)
 
 
 def register(root: typer.Typer) -> None:

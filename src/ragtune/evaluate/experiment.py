@@ -57,6 +57,8 @@ class DataConfig(_Strict):
     questions: str | None = None
     faq: str | None = None
     updates: str | None = None
+    second_corpus: str | None = None  # a second topic (versatility, and distractors of kb_quality)
+    second_questions: str | None = None
     train: str | None = None
     test: str | None = None
     text_field: str = "text"
@@ -73,6 +75,8 @@ class SizesConfig(_Strict):
     train_examples: int | None = Field(600, ge=2)
     test_examples: int = Field(200, ge=1)
     demonstrations: int = Field(4, ge=0, le=32)
+    removed_facts: int = Field(0, ge=0, description="freshness: further facts whose documents are deleted at the "
+                               "update (does each mode stop asserting them?)")
 
 
 # Set by the comparison itself, not by [train]: one seed for the whole experiment (its ``seed``),
@@ -138,6 +142,40 @@ class TrainSection(_Strict):
                                           where=f"train.{contender}")
 
 
+class LearningCurveConfig(_Strict):
+    """``[learning_curve]``: the fine-tuned modes retrained on nested shares of the training questions."""
+
+    enabled: bool = False
+    fractions: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
+    modes: list[Literal["ft", "ft+rag", "raft"]] = Field(default_factory=lambda: ["ft", "ft+rag", "raft"])
+
+    @model_validator(mode="after")
+    def _check(self) -> LearningCurveConfig:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
+            raise ValueError(f"learning_curve.fractions {self.fractions}: give shares in (0, 1], e.g. [0.25, 0.5, 1.0]")
+        self.fractions = sorted(set(self.fractions))
+        return self
+
+
+class KBQualityConfig(_Strict):
+    """``[kb_quality]``: the retrieval modes answered again with gold passages removed, and with distractors."""
+
+    enabled: bool = False
+    share: float = Field(0.5, gt=0, le=1, description="share of the test questions whose gold passage is removed "
+                         "(and, separately, gets a near-duplicate with one fact changed)")
+    other_topic: int = Field(4, ge=0, description="distractor passages from another topic")
+    questions: int | None = Field(None, ge=1, description="test questions answered again (default: all)")
+    modes: list[Literal["rag", "ft+rag", "raft"]] = Field(default_factory=lambda: ["rag", "ft+rag", "raft"])
+
+
+class VersatilityConfig(_Strict):
+    """``[versatility]``: a second topic (``data.second_corpus``) asked of the ft model and of rag with its own KB."""
+
+    enabled: bool = False
+    questions: int = Field(20, ge=1)
+    docs: int | None = Field(None, ge=1)
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     task: Literal["qa", "classification"]
@@ -149,6 +187,9 @@ class ExperimentConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     sizes: SizesConfig = Field(default_factory=SizesConfig)
     train: TrainSection = Field(default_factory=TrainSection)
+    learning_curve: LearningCurveConfig = Field(default_factory=LearningCurveConfig)
+    kb_quality: KBQualityConfig = Field(default_factory=KBQualityConfig)
+    versatility: VersatilityConfig = Field(default_factory=VersatilityConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
     base_dir: Path = Path(".")
 
@@ -164,6 +205,9 @@ class ExperimentConfig(_Strict):
             raise ValueError("a qa experiment needs data.corpus and data.questions, or data.faq")
         if self.task == "classification" and not (self.data.train and self.data.test):
             raise ValueError("a classification experiment needs data.train and data.test")
+        if self.versatility.enabled and not (self.data.second_corpus and self.data.second_questions):
+            raise ValueError("versatility.enabled needs data.second_corpus and data.second_questions (a second "
+                             "topic); add them or set versatility.enabled = false")
         return self
 
     _soft_sizes: set[str] = PrivateAttr(default_factory=set)
@@ -257,4 +301,6 @@ QUICK_OVERRIDES = [
     "train.epochs=1", "train.freshness_epochs=1", "train.max_steps=3", "train.batch_size=2",
     "train.max_seq_len=128", "train.warmup_steps=0",
     "settings.generation.max_tokens=16",
+    "learning_curve.fractions=[0.5, 1.0]", "kb_quality.questions=4", "kb_quality.other_topic=2",
+    "versatility.questions=3", "versatility.docs=3",
 ]

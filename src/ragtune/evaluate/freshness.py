@@ -7,17 +7,25 @@ are replaced in place and the knowledge base re-ingested (the update's cost is m
 retrieval modes answer again, and (``retrain_for_freshness``) a model trained on the new facts
 (``fresh-new``) shows what fine-tuning pays to keep up. Scores are answer recall of the new and
 the old answer.
+
+Removed facts (``sizes.removed_facts``): further items whose documents are in the old knowledge
+base and the old model's training, and are *deleted* at the update (a discontinued product, a
+withdrawn policy) instead of changed; the retrained model does not learn them. How often each
+mode still asserts the removed fact (its answer's recall) is measured before the deletion, after
+it, and after retraining (``FreshnessRun.removed`` -> results' ``removed_facts``).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragtune.evaluate import metrics as M
-from ragtune.evaluate.datasets import Doc, Question, Update
-from ragtune.evaluate.docfiles import write_docs
+from ragtune.evaluate.datasets import Doc, Question, Update, load_updates
+from ragtune.evaluate.docfiles import safe_name, write_docs
 from ragtune.evaluate.modes import QA_TABLE
 from ragtune.evaluate.results import Estimate, FreshnessResult
 from ragtune.evaluate.training import Contender, ft_contender
@@ -29,6 +37,22 @@ if TYPE_CHECKING:
     from ragtune.evaluate.qa import QARunner
 
 
+def delete_docs(kb: KnowledgeBase, folder: Path, doc_ids: list[str]) -> int:
+    """Delete documents from the knowledge base (and their files from ``folder``); the chunks removed."""
+    removed = 0
+    for doc_id in doc_ids:
+        f = folder / f"{safe_name(doc_id)}.txt"
+        removed += kb.delete_source(f).chunks_removed
+        f.unlink(missing_ok=True)
+    return removed
+
+
+def removed_items(path: Path, ups: list[Update], n: int, seed: int) -> list[Update]:
+    """``n`` more items of the updates file, never among ``ups`` (the same seeded order, continued)."""
+    taken = {u.id for u in ups}
+    return [u for u in load_updates(path, len(ups) + n, seed) if u.id not in taken][:n]
+
+
 class Freshness:
     """Runs on the QA runner's settings, workspace and results, after its main comparison."""
 
@@ -36,6 +60,7 @@ class Freshness:
 
     def __init__(self, qa: QARunner):
         self.qa, self.exp, self.s, self.ws, self.res, self.show = qa, qa.exp, qa.s, qa.ws, qa.res, qa.show
+        self.removed: dict[str, Any] | None = None  # the removed-facts measurement, when sizes.removed_facts
 
     def ft(self, name: str, qs: list[Question], answers: dict[str, str]) -> Contender:
         """A small ft model on a few facts: the ft contender's recipe, with more passes."""
@@ -49,7 +74,9 @@ class Freshness:
             return
         exp, qa = self.exp, self.qa
         folder = self.ws.root / "fresh_docs"
-        old_docs = [Doc(u.id, "", u.old_context) for u in ups]
+        gone = removed_items(exp.path(exp.data.updates), ups, exp.sizes.removed_facts, exp.seed) \
+            if exp.sizes.removed_facts else []
+        old_docs = [Doc(u.id, "", u.old_context) for u in ups + gone]
         kb_name = self.KB
         fp_old = fingerprint([(d.id, d.text) for d in old_docs], self.s.chunking.model_dump(), self.s.models.embedder)
         # The KB always starts this stage at the old facts (the update is part of the measurement).
@@ -62,20 +89,28 @@ class Freshness:
         kb.ingest([folder], show_progress=self.show)
         want_ft = any(m in self.exp.modes for m in ("ft", "ft+rag"))
         qs = [Question(u.id, u.question, [u.old_answer]) for u in ups]
+        gone_qs = [Question(u.id, u.question, [u.old_answer]) for u in gone]
         trained: dict[str, Any] = {}
         if want_ft:
-            trained["ft"] = qa.train(self.ft("fresh-old", qs, {u.id: u.old_answer for u in ups}))
+            trained["ft"] = qa.train(self.ft("fresh-old", qs + gone_qs, {u.id: u.old_answer for u in ups + gone}))
         modes = ["base", "rag"] + (["ft", "ft+rag"] if want_ft else [])
         before = {m: self._fresh_answers(m, ups, trained, kb_name, f"before-{fp_old}") for m in modes}
+        gone_before = {m: self._fresh_answers(m, gone, trained, kb_name, f"before-{fp_old}") for m in modes}
         # The update: new contexts replace the old ones, in place.
         write_docs(folder, [Doc(u.id, "", u.new_context) for u in ups])
         t0 = time.perf_counter()
         rep = open_kb(self.s, kb_name).ingest([folder], show_progress=self.show)
         update_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        chunks_deleted = delete_docs(open_kb(self.s, kb_name), folder, [u.id for u in gone])
+        delete_s = time.perf_counter() - t0
+        gone_after = {m: (gone_before[m] if m in ("base", "ft") else
+                          self._fresh_answers(m, gone, trained, kb_name, f"deleted-{fp_old}")) for m in modes}
         after = {m: (before[m] if m in ("base", "ft") else
                      self._fresh_answers(m, ups, trained, kb_name, f"after-{fp_old}")) for m in modes}
         retrain_s = None
         after_retrain: dict[str, list[str]] = {}
+        gone_retrain: dict[str, list[str]] = {}
         if want_ft and exp.train.retrain_for_freshness:
             t0 = time.perf_counter()
             rec = qa.train(self.ft("fresh-new", qs, {u.id: u.new_answer for u in ups}))
@@ -83,6 +118,7 @@ class Freshness:
             tr2 = {"ft": rec}
             for m in ("ft", "ft+rag"):
                 after_retrain[m] = self._fresh_answers(m, ups, tr2, kb_name, f"retrain-{fp_old}")
+                gone_retrain[m] = self._fresh_answers(m, gone, tr2, kb_name, f"retrain-{fp_old}")
         olds = [[u.old_answer] for u in ups]
         news = [[u.new_answer] for u in ups]
 
@@ -101,6 +137,17 @@ class Freshness:
                 fr.new_after_retrain = est(after_retrain[m], news)
                 fr.old_after_retrain = est(after_retrain[m], olds)
             self.res.add_freshness(fr)
+        if gone:
+            asserted = [[u.old_answer] for u in gone]
+            self.removed = {"n": len(gone), "metric": "answer_recall", "delete_s": delete_s,
+                            "chunks_deleted": chunks_deleted, "modes": {}}
+            for m in modes:
+                row = {"before": est(gone_before[m], asserted), "after_delete": est(gone_after[m], asserted)}
+                if m in gone_retrain:
+                    row["after_retrain"] = est(gone_retrain[m], asserted)
+                self.removed["modes"][m] = {k: asdict(v) for k, v in row.items()}
+            qa.notes.append(f"freshness: {len(gone)} documents deleted from the knowledge base ({chunks_deleted} "
+                            f"chunks, {delete_s:.1f} s); removed facts are asked again after the deletion")
         qa.notes.append(f"freshness: {len(ups)} facts updated; the knowledge-base update re-embedded "
                           f"{len(rep.updated)} documents in {update_s:.1f} s")
 

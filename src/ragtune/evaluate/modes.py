@@ -35,11 +35,14 @@ class QAMode:
 
 _MODES = [
     QAMode("base", "base", "closed-book: the base model alone", "base"),
-    QAMode("rag", "rag", "retrieval (hybrid) + the base model, answer cites passages", "rag", closed_book="base"),
+    QAMode("rag", "rag", "retrieval (hybrid) + the base model (with the shipped reader adapter where it fits the "
+           "model: [reader] adapter), answer cites passages", "rag", closed_book="base"),
     QAMode("ft", "fine-tuning", "LoRA on the documents + training questions, closed-book", "ft", model="ft"),
     QAMode("ft+rag", "both", "the ft model with retrieval", "ft+rag", model="ft", closed_book="ft"),
     QAMode("raft", "both", "LoRA trained RAFT-style on retrieved passages with distractors, with retrieval",
            "raft", model="raft"),
+    QAMode("rag/base", "rag", "RAG with the base model alone, no reader adapter ([reader] adapter = none)", "rag",
+           closed_book="base", options={"reader_adapter": "none"}, variant=True),
     QAMode("rag/top1", "rag", "RAG with only the best passage in the prompt", "rag", closed_book="base",
            options={"top_k": 1}, variant=True),
     QAMode("rag/few-shot", "rag", "RAG with worked examples from the training split before the question", "rag",

@@ -28,9 +28,12 @@ from ragtune.evaluate.datasets import (
 from ragtune.evaluate.docfiles import doc_of, hashed, safe_name, write_docs
 from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.freshness import Freshness
+from ragtune.evaluate.kb_quality import KBQuality
+from ragtune.evaluate.learning_curve import LearningCurve
 from ragtune.evaluate.modes import QA_TABLE, QAMode
 from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievalQuality
 from ragtune.evaluate.training import Contender, ft_contender, long_questions, raft_contender, skipped_note
+from ragtune.evaluate.versatility import Versatility
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.prompts import rag_messages
 from ragtune.kb import KnowledgeBase, dir_size, list_kbs, open_kb
@@ -88,7 +91,12 @@ class QARunner:
         self.score(answers, split.test)
         self.costs(kb_info, trained, modes)
         if updates:
-            Freshness(self).run(updates)
+            fresh = Freshness(self)
+            fresh.run(updates)
+            self.res.removed_facts = fresh.removed
+        self.res.learning_curve = LearningCurve(self).run(split.test, trained)
+        self.res.kb_quality = KBQuality(self).run(split.test, trained)
+        self.res.versatility = Versatility(self).run(split.test, trained)
         self.res.notes.extend(self.notes)
 
     def updates(self) -> list[Update]:

@@ -269,7 +269,7 @@ def recommend(results: ComparisonResults) -> Recommendation:
         j = _judge(results, lead_mode, mode, metrics)
         lines.append(f"{fam} ({mode}) {fmt.estimate(metric, est)}: {_against_leader(results, j, fam, beaten_by)}")
     items = f"{lead_est.n} item{'' if lead_est.n == 1 else 's'}"
-    head = (f"Task quality ({label}, {items}): {leader} leads with {lead_mode} at "
+    head = (f"Task quality ({label}, {items}): {lead_mode} leads (family {leader}) at "
             f"{fmt.estimate(metric, lead_est)}")
     reasons.append(head + ("; " + "; ".join(lines) if lines else "; no other family was measured") + ".")
     rules.append("quality")

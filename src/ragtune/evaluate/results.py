@@ -105,6 +105,15 @@ class Estimate:
     def has_ci(self) -> bool:
         return self.lo is not None and self.hi is not None
 
+    @property
+    def zero_width(self) -> bool:
+        """Every item scored the same (or one item): ``[lo, hi]`` is one point, which is no evidence of spread.
+
+        "100.0 [100, 100]" over 24 answers says that all 24 agree, not that the true rate is 100
+        for certain; the reports write it as such (see ``report/format.estimate``).
+        """
+        return self.has_ci and self.lo == self.hi
+
     @classmethod
     def of(cls, values: Sequence[float] | np.ndarray, seed: int = 0, n_resamples: int = 1000,
            confidence: float = 0.95, stat: Any = np.mean) -> Estimate:
@@ -273,6 +282,12 @@ class ComparisonResults:
     retrieval: list[RetrievalQuality] = field(default_factory=list)
     costs: dict[str, ModeCosts] = field(default_factory=dict)
     freshness: list[FreshnessResult] = field(default_factory=list)
+    # The claim experiments (plain JSON sections; see evaluate/learning_curve, kb_quality, versatility and
+    # the removed facts of evaluate/freshness). None when the experiment did not run them.
+    learning_curve: dict[str, Any] | None = None
+    kb_quality: dict[str, Any] | None = None
+    versatility: dict[str, Any] | None = None
+    removed_facts: dict[str, Any] | None = None
     classification: dict[str, ClassificationDetail] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     recommendation: dict[str, Any] | None = None

@@ -12,6 +12,11 @@ llama.cpp decodes under a grammar that allows only them (``choice_grammar``), tr
 scores each choice's likelihood and answers with the likeliest, and an HTTP endpoint is sent
 the constraint in the fields vLLM and llama.cpp servers read (other servers may ignore it,
 so a caller checks the answer against its choices).
+
+``GenParams.json_schema`` asks for JSON that holds a schema: llama.cpp decodes under the grammar
+llama.cpp derives from the schema (``LlamaGrammar.from_json_schema``); other engines refuse it.
+``trim_history`` lets a conversation longer than ``n_ctx`` lose its oldest turns (the count is
+``Generation.timings["trimmed_messages"]``) rather than fail.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class GenParams:
     seed: int = 0
     stop: list[str] = field(default_factory=list)
     choices: list[str] | None = None  # answer with exactly one of these (None: free text)
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    json_schema: dict | None = None  # answer with JSON that holds this schema ({"type": "object"}: any object)
+    trim_history: bool = False  # too long: drop the oldest turns after the system prompt instead of failing
 
     @classmethod
     def from_settings(cls, s: GenerationSettings, **override) -> GenParams:

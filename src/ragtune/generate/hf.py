@@ -63,6 +63,9 @@ class TransformersEngine:
         import torch
         from transformers import TextIteratorStreamer
 
+        if params.json_schema is not None:
+            raise EngineError("the transformers engine cannot hold an answer to a JSON schema; "
+                              "serve a GGUF model with generation.engine=llama.cpp for response_format")
         prompt = self.render(messages)
         ids = self.tok(prompt, return_tensors="pt", add_special_tokens=False)
         n_prompt = int(ids["input_ids"].shape[1])

@@ -6,6 +6,11 @@ Nothing is called unless the user configured such an endpoint.
 ``GenParams.choices`` goes out as ``guided_choice`` (vLLM) and ``grammar`` (llama.cpp server).
 An endpoint that rejects those fields (HTTP 400/422) is asked again without them, and not sent
 them again; an endpoint that ignores them answers free text, so the caller checks the answer.
+``GenParams.json_schema`` goes out as OpenAI's ``response_format``.
+
+Connection failures and timeouts are retried (``httpx.HTTPTransport(retries=...)`` retries a
+failed connect; a timeout or a 429/5xx answer is retried here, with a short backoff), and
+an error that remains is one line naming the endpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ class HttpEngine:
     name = "http"
 
     def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None,
-                 timeout: float = 120.0):
+                 timeout: float = 120.0, retries: int = 2):
         if adapter:
             raise EngineError("an HTTP endpoint cannot load a local adapter; serve the adapter there instead")
         self.spec = spec
@@ -40,7 +45,9 @@ class HttpEngine:
             if not key:
                 raise EngineError(f"model {spec.name!r} needs an API key in ${spec.api_key_env}; export it")
             headers["Authorization"] = f"Bearer {key}"
-        self.client = httpx.Client(headers=headers, timeout=timeout)
+        self.retries = retries
+        self.client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
+                                   transport=httpx.HTTPTransport(retries=retries))
         self.constrains = True  # False once the endpoint refused the choice fields
 
     def render(self, messages: list[Message]) -> str:
@@ -52,6 +59,12 @@ class HttpEngine:
                 "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed, "stream": stream}
         if params.stop:
             body["stop"] = params.stop
+        if params.presence_penalty or params.frequency_penalty:
+            body["presence_penalty"], body["frequency_penalty"] = params.presence_penalty, params.frequency_penalty
+        if params.json_schema is not None:
+            body["response_format"] = (
+                {"type": "json_object"} if params.json_schema == {"type": "object"}
+                else {"type": "json_schema", "json_schema": {"name": "answer", "schema": params.json_schema}})
         if params.choices and self.constrains:
             choices = check_choices(params.choices)
             body["guided_choice"] = choices
@@ -79,12 +92,26 @@ class HttpEngine:
         return EngineError(f"endpoint {self.spec.base_url} failed: {' '.join(why.split())}; "
                            "check base_url, the model name and the key")
 
+    def _post(self, body: dict) -> httpx.Response:
+        """POST, retrying timeouts and 429/5xx answers ``self.retries`` times with a short backoff."""
+        for attempt in range(self.retries + 1):
+            try:
+                r = self.client.post(self.url, json=body)
+                if r.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
+                    time.sleep(0.5 * 2**attempt)
+                    continue
+                r.raise_for_status()
+                return r
+            except httpx.TimeoutException:
+                if attempt >= self.retries:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
         t0 = time.perf_counter()
         try:
-            r = self.client.post(self.url, json=self._body(messages, params, False))
-            r.raise_for_status()
-            data = r.json()
+            data = self._post(self._body(messages, params, False)).json()
         except (httpx.HTTPError, ValueError) as e:
             if self._refused_choices(e, params):
                 return self.generate(messages, params)

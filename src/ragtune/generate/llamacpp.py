@@ -10,6 +10,7 @@ count follows the machine's load (``ragtune.threads.ThreadPolicy``) and is in ea
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ class LlamaCppEngine:
         self.policy = ThreadPolicy(settings.threads)
         self.threads = self.policy.n
         self._grammar_class, self._set_threads = LlamaGrammar, llama_set_n_threads
-        self._grammars: dict[tuple[str, ...], object] = {}
+        self._grammars: dict[object, object] = {}
         try:
             self.llm = Llama(
                 model_path=spec.path, n_ctx=settings.n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
@@ -67,6 +68,24 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
+    def _fit(self, messages: list[Message], params: GenParams) -> tuple[str, int, int]:
+        """The prompt, its token count and how many of the oldest turns were dropped to fit ``n_ctx``.
+
+        Only with ``params.trim_history``: system messages and the last message always stay.
+        """
+        dropped = 0
+        prompt = self.render(messages)
+        if params.trim_history:
+            msgs = list(messages)
+            while self.count_tokens(prompt) + params.max_tokens > self.n_ctx:
+                i = next((j for j, m in enumerate(msgs[:-1]) if m.get("role") != "system"), None)
+                if i is None:
+                    break
+                del msgs[i]
+                dropped += 1
+                prompt = self.render(msgs)
+        return prompt, self._check_fits(prompt, params), dropped
+
     def _check_fits(self, prompt: str, params: GenParams) -> int:
         n = self.count_tokens(prompt)
         if n + params.max_tokens > self.n_ctx:
@@ -79,7 +98,16 @@ class LlamaCppEngine:
     def _kwargs(self, params: GenParams) -> dict:
         kw = dict(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
                   top_k=0 if params.temperature > 0 else 1, min_p=0.0, repeat_penalty=1.0,
+                  presence_penalty=params.presence_penalty, frequency_penalty=params.frequency_penalty,
                   seed=params.seed, stop=params.stop or None)
+        if params.json_schema is not None:
+            key = json.dumps(params.json_schema, sort_keys=True)
+            if key not in self._grammars:
+                try:
+                    self._grammars[key] = self._grammar_class.from_json_schema(key, verbose=False)
+                except (ValueError, RuntimeError, KeyError, TypeError) as e:
+                    raise EngineError(f"llama.cpp cannot build a grammar from this JSON schema: {e}") from e
+            kw["grammar"] = self._grammars[key]
         if params.choices:
             key = tuple(params.choices)
             if key not in self._grammars:
@@ -109,8 +137,14 @@ class LlamaCppEngine:
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
         params = self._room_for_choices(params)
-        prompt = self.render(messages)
-        n_prompt = self._check_fits(prompt, params)
+        prompt, n_prompt, dropped = self._fit(messages, params)
+        yield from self._run(prompt, n_prompt, dropped, params)
+
+    def complete(self, prompt: str, params: GenParams) -> Generation:
+        """A raw prompt, no chat template (``/v1/completions``)."""
+        return last_generation(self._run(prompt, self._check_fits(prompt, params), 0, params))
+
+    def _run(self, prompt: str, n_prompt: int, dropped: int, params: GenParams) -> Iterator[str | Generation]:
         with self._lock:
             threads = self._use_threads()
             self.llm.reset()
@@ -135,5 +169,6 @@ class LlamaCppEngine:
         yield Generation(
             text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
-                     "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads)},
+                     "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads),
+                     "trimmed_messages": float(dropped)},
         )

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ragtune import __version__
 from ragtune.config import Settings, load_settings
@@ -21,7 +22,7 @@ from ragtune.kb import list_kbs, open_kb
 from ragtune.registry import resolve
 from ragtune.serve import errors
 from ragtune.serve.middleware import Gate
-from ragtune.serve.routes import chat, classify, kb, web
+from ragtune.serve.routes import chat, classify, completions, embeddings, kb, web
 from ragtune.serve.state import ServerState
 
 log = logging.getLogger("ragtune.serve")
@@ -36,6 +37,12 @@ def warm_up(st: ServerState) -> None:
             kbo.search("warm up", k=1)
     except Exception as e:  # noqa: BLE001 - a failed warm-up shows again, clearly, on the first request
         log.warning("warm-up failed: %s", e)
+
+
+# uvicorn must not rewrite the peer address from X-Forwarded-For itself (its default trusts
+# loopback, which let one local proxy-less client rotate addresses past the rate limits): the app
+# does it, for the proxies named in serve.trusted_proxies only.
+UVICORN_OPTIONS = {"proxy_headers": False, "server_header": False}
 
 
 def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
@@ -60,10 +67,12 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     )
     app.state.ragtune = st
     errors.install(app)
-    for module in (chat, kb, classify, web):
+    for module in (chat, completions, embeddings, kb, classify, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     app.add_middleware(Gate, state=st)
+    if settings.serve.trusted_proxies:  # runs before the Gate: the client it sees is the forwarded one
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.serve.trusted_proxies)
     if settings.serve.cors_origins:  # outermost, so preflight requests are answered before the key check
         app.add_middleware(
             CORSMiddleware,

@@ -6,6 +6,8 @@ a one-line message that names the problem and the fix, like the rest of ragtune.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragtune.errors import ConfigError, EngineError, KnowledgeBaseError, ModelNotFoundError, RagtuneError
+
+_log = logging.getLogger("ragtune.serve")
 
 TYPES = {
     400: "invalid_request_error",
@@ -130,7 +134,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
+        # The body names no exception type and no path (they help an attacker, not the client);
+        # the server log has the traceback under the same incident id.
+        incident = uuid.uuid4().hex[:12]
+        _log.error("internal error, incident %s", incident, exc_info=e)
         return JSONResponse(
-            error_body(500, f"internal error ({type(e).__name__}: {e}); this is a bug in ragtune"),
+            error_body(500, f"internal error (incident {incident}); this is a bug in ragtune: report it with "
+                       "the server log lines of this incident", "internal_error"),
             status_code=500,
         )

@@ -8,19 +8,24 @@ Readers always check out the Lance version of the newest record, so they never s
 change-set; a writer that died half-way leaves Lance versions past the record, which the
 next writer rolls back (``restore``) before it starts. Writers hold an exclusive file lock.
 
-Dense search is exact: the vectors of a version are read once into a float32 matrix and
-searched with one matrix product (at 100k x 384 that beats LanceDB's flat scan by an order
-of magnitude and needs no index training; see benchmarks/RESULTS.md). (A float16 first pass
-with float32 rescoring was tried: 0.5 ms less per 100k-row scan, nothing measurable end to end.)
+Dense search below ``index_threshold`` chunks is exact: the vectors of a version are read once
+into a float32 matrix and searched with one matrix product (at 100k x 384 that beats LanceDB's
+flat scan by an order of magnitude and needs no index training; see benchmarks/RESULTS.md).
+(A float16 first pass with float32 rescoring was tried: 0.5 ms less per 100k-row scan, nothing
+measurable end to end.) Full-text search then asks LanceDB for chunk ids and scores only; the
+chunks themselves are taken from the in-memory copy of the version (reading the text columns
+back from the FTS query cost more than the search itself).
 
-Full-text search asks LanceDB for chunk ids and scores only; the chunks themselves are taken
-from the in-memory copy of the version (reading the text columns back from the FTS query
-cost more than the search itself).
+At and past ``index_threshold`` chunks a commit trains a vector index and a version that has one
+is searched through it, in LanceDB, with nothing of the version held in memory by ragtune
+(``lance_index.py`` says how and why): memory no longer grows with the table or with the number
+of versions being read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import fcntl
 import json
 import os
@@ -33,12 +38,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ragtune.config import StoreSettings
 from ragtune.errors import KnowledgeBaseError
+from ragtune.store import lance_index
 from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters
 from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
 TABLE = "chunks"
+DEFAULT_INDEX_THRESHOLD: int = StoreSettings.model_fields["index_threshold"].default
+KEEP_VERSIONS = _dt.timedelta(days=365 * 1000)  # optimize() must not prune the versions --as-of reads
 _META_COLUMNS = ["chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash",
                  "file_hash", "metadata", "ingested_at"]
 
@@ -150,21 +159,38 @@ class _DenseIndex:
         return pos, scores[pos]
 
 
+@contextlib.contextmanager
+def _bad_where(where: str | None):
+    """LanceDB's SQL parser refusing a ``--where`` becomes one line naming the filter."""
+    try:
+        yield
+    except ValueError as e:
+        if not where:
+            raise
+        raise KnowledgeBaseError(f"the filter {where!r} is not valid LanceDB SQL: {str(e).splitlines()[0]}") from e
+
+
 @register_store("lance")
 class LanceStore:
     """A knowledge base's chunk table in ``root/lance`` with its version record in ``root/versions.json``.
 
     ``where`` (raw SQL over the chunk columns, as LanceDB's ``.where()`` takes it) is supported.
+    ``index_threshold``: chunks from which a commit builds a vector index and searches use it
+    (``store.index_threshold``; 0 never indexes).
     """
 
     where_language = "LanceDB SQL"
 
-    def __init__(self, root: str | Path, dim: int):
+    def __init__(self, root: str | Path, dim: int, index_threshold: int | None = None):
         import lancedb
 
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.dim = dim
+        self.index_threshold = DEFAULT_INDEX_THRESHOLD if index_threshold is None else int(index_threshold)
+        if self.index_threshold < 0:
+            raise KnowledgeBaseError(f"index_threshold must be 0 (never index) or a number of chunks, "
+                                     f"got {index_threshold}")
         self._db = lancedb.connect(str(self.root / "lance"))
         self._versions_path = self.root / "versions.json"
         self._lock_path = self.root / "write.lock"
@@ -221,6 +247,10 @@ class LanceStore:
         return self.versions()[-1].version
 
     def _lance_version(self, version: int | None) -> tuple[int, int]:
+        v = self._store_version(version)
+        return v.version, int(v.backend["lance_version"])
+
+    def _store_version(self, version: int | None) -> StoreVersion:
         self._read_versions()
         vs = self._vcache[2]
         if version is None:
@@ -232,7 +262,7 @@ class LanceStore:
                     f"version {version} does not exist; versions are {vs[0].version}..{vs[-1].version}"
                 )
             v = match[0]
-        return v.version, int(v.backend["lance_version"])
+        return v
 
     # ---- reading ----------------------------------------------------------------------------
     def _reader(self, version: int | None):
@@ -257,22 +287,31 @@ class LanceStore:
                 self._cache[lv] = idx
         return idx
 
+    def _index(self, version: int | None) -> dict[str, Any] | None:
+        """The vector index record of ``version`` when searches of it go through the index, else None."""
+        rec = self._store_version(version).backend.get("vector_index")
+        if rec is None or self.index_threshold <= 0 or self.count(version) < self.index_threshold:
+            return None
+        return rec
+
     def count(self, version: int | None = None) -> int:
         return self._reader(version).count_rows()
 
     def search_dense(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                      version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
         where = filters_to_where(filters, where)
+        if (rec := self._index(version)) is not None:
+            with _bad_where(where):
+                rows = lance_index.search(self._reader(version), vector, k, _META_COLUMNS, int(rec["partitions"]),
+                                          where)
+            return [(_row_to_chunk(r), 1.0 - float(r["_distance"])) for r in rows.to_pylist()]
         idx = self._dense(version)
         if not idx.ids:
             return []
         mask = None
         if where:
-            try:
+            with _bad_where(where):
                 allowed = self._reader(version).search().where(where).select(["chunk_id"]).limit(None).to_arrow()
-            except ValueError as e:  # lance's SQL parser: a bad --where
-                raise KnowledgeBaseError(f"the filter {where!r} is not valid LanceDB SQL: {str(e).splitlines()[0]}") \
-                    from e
             mask = np.full(len(idx.ids), -np.inf, dtype=np.float32)
             keep = [idx.pos[c] for c in allowed.column("chunk_id").to_pylist() if c in idx.pos]
             mask[keep] = 0.0
@@ -287,7 +326,9 @@ class LanceStore:
         if not query.strip():
             return []
         tbl = self._reader(version)
-        q = tbl.search(query, query_type="fts").select(["chunk_id", "_score"]).limit(k)
+        indexed = self._index(version) is not None  # then the chunks come with the hits: none are in memory
+        q = tbl.search(query, query_type="fts").select([*(_META_COLUMNS if indexed else ["chunk_id"]), "_score"])\
+            .limit(k)
         if where:
             q = q.where(where, prefilter=True)
         try:
@@ -298,6 +339,8 @@ class LanceStore:
             raise KnowledgeBaseError(f"full-text search failed for {query!r}: {e}") from e
         if not rows.num_rows:
             return []
+        if indexed:
+            return [(_row_to_chunk(r), float(r["_score"] or 0.0)) for r in rows.to_pylist()]
         idx = self._dense(version)
         hits = [(idx.pos[c], float(sc or 0.0)) for c, sc in
                 zip(rows.column("chunk_id").to_pylist(), rows.column("_score").to_pylist(), strict=True)
@@ -305,10 +348,22 @@ class LanceStore:
         return list(zip(idx.chunks([p for p, _ in hits]), [sc for _, sc in hits], strict=True))
 
     def vectors_for(self, chunk_ids: list[str], version: int | None = None) -> np.ndarray:
-        idx = self._dense(version)
         if not chunk_ids:
             return np.zeros((0, self.dim), np.float32)
+        if self._index(version) is not None:
+            t = self._rows_by_id(chunk_ids, ["chunk_id", "vector"], version)
+            pos = {c: i for i, c in enumerate(t.column("chunk_id").to_pylist())}
+            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            return flat.reshape(t.num_rows, self.dim)[[pos[c] for c in chunk_ids]].astype(np.float32)
+        idx = self._dense(version)
         return idx.matrix[[idx.pos[c] for c in chunk_ids]]
+
+    def _rows_by_id(self, chunk_ids: list[str], columns: list[str], version: int | None) -> pa.Table:
+        """The rows of ``chunk_ids`` (those that exist, any order), read from LanceDB 500 ids a query."""
+        tbl = self._reader(version)
+        parts = [tbl.search().where("chunk_id IN (" + ", ".join(sql_quote(c) for c in chunk_ids[i:i + 500]) + ")")
+                 .select(columns).limit(None).to_arrow() for i in range(0, len(chunk_ids), 500)]
+        return pa.concat_tables(parts)
 
     def sources(self, version: int | None = None) -> dict[str, str]:
         """source path -> file hash, for incremental sync."""
@@ -333,10 +388,18 @@ class LanceStore:
 
     def all_chunks(self, version: int | None = None) -> list[Chunk]:
         """Every chunk of a version, ordered by source, document and position."""
+        if self._index(version) is not None:
+            rows = self._reader(version).search().select(_META_COLUMNS).limit(None).to_arrow().to_pylist()
+            return sorted(map(_row_to_chunk, rows), key=lambda c: (c.source, c.doc_id, c.index))
         idx = self._dense(version)
         return sorted(idx.chunks(list(range(len(idx.ids)))), key=lambda c: (c.source, c.doc_id, c.index))
 
     def get_chunks(self, chunk_ids: list[str], version: int | None = None) -> list[Chunk]:
+        if self._index(version) is not None:
+            if not chunk_ids:
+                return []
+            by_id = {r["chunk_id"]: r for r in self._rows_by_id(chunk_ids, _META_COLUMNS, version).to_pylist()}
+            return [_row_to_chunk(by_id[c]) for c in chunk_ids if c in by_id]
         idx = self._dense(version)
         return idx.chunks([idx.pos[c] for c in chunk_ids if c in idx.pos])
 
@@ -420,8 +483,11 @@ class LanceStore:
             if tbl.count_rows() > 0:
                 self._ensure_fts(tbl)
             old = self._read_versions()
+            backend: dict[str, Any] = {"lance_version": tbl.version}
+            if (vi := self._ensure_vector_index(tbl, old["versions"][-1]["backend"].get("vector_index"))) is not None:
+                backend = {"lance_version": tbl.version, "vector_index": vi}
             v = StoreVersion(old["versions"][-1]["version"] + 1, time.time(), self._added, self._removed,
-                             note, {"lance_version": tbl.version})
+                             note, backend)
             self._write_versions({**old, "versions": [*old["versions"], asdict(v)]})
             return v
         finally:
@@ -442,4 +508,12 @@ class LanceStore:
 
             tbl.create_index("text", config=FTS(stem=True, remove_stop_words=True), replace=True)
         else:
-            tbl.optimize()
+            tbl.optimize(cleanup_older_than=KEEP_VERSIONS)  # also adds new rows to a vector index
+
+    def _ensure_vector_index(self, tbl: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Train the vector index when the table reached the threshold (or outgrew the rows it was
+        trained on); returns the index record the new version carries, None without an index."""
+        rows = tbl.count_rows()
+        if lance_index.needs_training(record, rows, self.index_threshold):
+            return lance_index.build_vector_index(tbl, self.dim, rows)
+        return record if record is not None and lance_index.has_vector_index(tbl) else None

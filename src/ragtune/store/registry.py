@@ -67,11 +67,15 @@ def takes_url(name: str) -> bool:
     return "url" in inspect.signature(store_class(name)).parameters
 
 
-def open_store(name: str, root: str | Path, dim: int, url: str | None = None) -> Store:
+def open_store(name: str, root: str | Path, dim: int, url: str | None = None, **options) -> Store:
     """A store of backend ``name`` for the knowledge base in ``root`` with ``dim``-wide vectors.
 
     ``url`` is the server of a server-backed backend (``cls(root, dim, url=url)``); a backend
     that keeps its data in ``root`` is built as ``cls(root, dim)`` and never receives one.
+    ``options`` are settings of ``[store]`` (``index_threshold=...``), each given only to a
+    backend whose constructor takes it, so one call fits every backend.
     """
     cls = store_class(name)
-    return cls(Path(root), dim) if url is None else cls(Path(root), dim, url=url)
+    params = inspect.signature(cls).parameters
+    kw = {k: v for k, v in options.items() if k in params and v is not None}
+    return cls(Path(root), dim, **kw) if url is None else cls(Path(root), dim, url=url, **kw)

@@ -29,6 +29,7 @@ from ragtune.files import atomic_write_text, dir_size  # dir_size re-exported fo
 from ragtune.names import check_name
 from ragtune.registry import ModelSpec, resolve
 from ragtune.train import export
+from ragtune.train import ollama as ollama_file
 from ragtune.train.model_io import load_causal_lm
 
 INFO_FILE = "ragtune_model.json"
@@ -235,7 +236,7 @@ def base_spec_of(settings: Any, info: ModelInfo) -> Any:
 
 
 def export_model(settings: Any, name: str, *, gguf: bool = True, merged: bool = False,
-                 verify: bool = False) -> ModelInfo:
+                 verify: bool = False, ollama: bool = False, ollama_template: Path | None = None) -> ModelInfo:
     """Export a LoRA model: a GGUF adapter for llama.cpp (on a GGUF base) and/or a merged HF folder.
 
     ``verify`` compares the adapter's effect on the logits in llama.cpp and in transformers+PEFT
@@ -257,4 +258,12 @@ def export_model(settings: Any, name: str, *, gguf: bool = True, merged: bool = 
     if merged:
         path = export.merge_adapter(base, info.adapter_dir, out / "merged")
         info = record_export(settings, name, "merged", path)
+    if ollama:  # the Modelfile names the GGUF base and the GGUF adapter (see train/ollama.py)
+        adapter = info.exports.get("gguf-adapter")
+        if base.kind != "gguf" or not adapter or not Path(adapter).is_file():
+            raise TrainingError(f"--ollama needs the GGUF adapter of a GGUF base: ragtune models export {name} --gguf "
+                                "--ollama")
+        path = ollama_file.write_modelfile(base.local_path, Path(adapter), out / "Modelfile", settings.generation,
+                                           template_file=ollama_template)
+        info = record_export(settings, name, "ollama-modelfile", path)
     return info

@@ -124,6 +124,9 @@ def _gguf_field(reader: Any, key: str) -> Any:
     return bytes(part).decode() if part.dtype == np.uint8 else part.tolist()[0]
 
 
+gguf_field = _gguf_field  # public: train/ollama.py reads the chat template with it
+
+
 def base_hparams(base_spec: ModelSpec) -> dict[str, Any]:
     """Architecture, layer and head counts of the base, from the GGUF header or config.json.
 

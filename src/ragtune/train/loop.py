@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ragtune.errors import TrainingError, missing_extra
-from ragtune.progress import default_enabled, stderr
+from ragtune.progress import Lines, default_enabled, is_terminal, stderr
 from ragtune.threads import threads_per_process
 from ragtune.train import checkpoint as ckpt
 from ragtune.train.config import TrainConfig
@@ -190,16 +190,20 @@ def lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
 class _Bar:
     """A rich progress bar with step, loss, tokens/s and ETA; nothing at all when disabled."""
 
-    def __init__(self, enabled: bool, total: int, done: int):
+    def __init__(self, enabled: bool, total: int, done: int, label: str = "train"):
         self.p = None
         if not enabled:
             return
+        if not is_terminal():  # a log file: plain lines (see ragtune.progress)
+            self.p = Lines()
+            self.task = self.p.add_task(label, total=total, completed=done, info="")
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[info]}"), TextColumn("eta"), TimeRemainingColumn(),
                           console=stderr)
-        self.task = self.p.add_task("train", total=total, completed=done, info="")
+        self.task = self.p.add_task(label, total=total, completed=done, info="")
         self.p.start()
 
     def update(self, step: int, info: str) -> None:
@@ -207,7 +211,7 @@ class _Bar:
             self.p.update(self.task, completed=step, info=info)
 
     def close(self) -> None:
-        if self.p is not None:
+        if self.p is not None and not isinstance(self.p, Lines):
             self.p.stop()
 
 
@@ -296,7 +300,8 @@ def train_loop(
         ckpt.clean_partial(ckpt_root)
 
     ddp_model.train()
-    bar = _Bar(main and (progress if progress is not None else _tty()), total_steps, step)
+    bar = _Bar(main and (progress if progress is not None else _tty()), total_steps, step,
+               f"train {Path(work_dir).name}")
     t0, tokens = time.perf_counter(), 0
     try:
         while step < total_steps:

@@ -13,9 +13,9 @@ from typing import Any
 
 from ragtune.errors import missing_extra
 from ragtune.evaluate.metrics import metric_info
+from ragtune.evaluate.report.palette import color_of
 from ragtune.evaluate.results import ComparisonResults
 
-FAMILY_COLORS = {"base": "#8c8c8c", "rag": "#2f6db5", "fine-tuning": "#d9822b", "both": "#3d9a5b"}
 QA_CHART_METRICS = ("exact_match", "token_f1", "answer_recall")
 CLS_CHART_METRICS = ("accuracy", "macro_f1")
 
@@ -38,8 +38,8 @@ def _data_uri(fig: Any) -> str:
 
 
 def _color(results: ComparisonResults, mode: str) -> str:
-    family = results.mode(mode).family if mode in results.mode_names else "base"
-    return FAMILY_COLORS.get(family, "#555555")
+    """The mode's own colour (``palette``), the same as in the report's tables and cards."""
+    return color_of(results, mode)
 
 
 def _style(ax: Any) -> None:

@@ -29,6 +29,8 @@ def estimate(metric: str, est: Estimate | None, with_ci: bool = True) -> str:
     if est is None:
         return "n/a"
     text = value(metric, est.value)
+    if with_ci and est.zero_width:
+        return text + (f" (all {est.n} alike: no interval)" if est.n > 1 else " (one item: no interval)")
     if with_ci and est.has_ci:
         text += f" [{value(metric, est.lo)}, {value(metric, est.hi)}]"
     return text
@@ -41,6 +43,8 @@ def pct(metric: str, est: Estimate | None) -> str:
     if metric_info(metric).unit != "percent":
         return estimate(metric, est)
     text = f"{value(metric, est.value)}%"
+    if est.zero_width:
+        return text + (f" (all {est.n} alike: no interval)" if est.n > 1 else " (one item: no interval)")
     if est.has_ci:
         text += f" [{value(metric, est.lo)}, {value(metric, est.hi)}]"
     return text

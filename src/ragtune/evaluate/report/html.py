@@ -1,21 +1,33 @@
 """report.html: one self-contained page (inline CSS, inline PNG charts, no scripts, no URLs).
 
-Every piece of run data goes through ``esc()``: HTML-escaped, and with "://" written as an
-entity so the file never holds a literal URL (answers quoting web addresses included) and a
-grep for "http://" can prove the page loads nothing from elsewhere.
+The page is the Jinja2 template ``templates/report.html.j2`` (one macro file per kind of
+section beside it); this module only prepares the data. Every value the template prints goes
+through ``esc()`` (the environment's ``finalize``): HTML-escaped, and with "://" written as an
+entity so the file never holds a literal URL (answers quoting web addresses included) and a grep
+for "http://" can prove the page loads nothing from elsewhere.
 """
 
 from __future__ import annotations
 
 import html
+import math
+import os
 import random
+from functools import cache
 from importlib import resources
+from pathlib import PurePath
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from ragtune.evaluate.metrics import METRICS, metric_info
 from ragtune.evaluate.recommend import Recommendation
 from ragtune.evaluate.report import charts
 from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate.report.caveats import small_run_warning, test_items
 from ragtune.evaluate.report.claims import Claim
+from ragtune.evaluate.report.palette import mode_colors
 from ragtune.evaluate.results import ComparisonResults, ItemRecord, ModeCosts
 
 SECTIONS = {
@@ -32,6 +44,9 @@ SECTIONS = {
     "glossary": "What each number means",
 }
 _SCORE_ORDER = list(METRICS)
+_CITE_HOW = {"model": " (cited by the model)", "attributed": " (attributed)",
+             "unsupported": " (cited by the model, does not support the answer)"}
+CARD_SCORES = ("token_f1", "answer_recall", "supported_token_share", "exact_match")
 
 
 def esc(value: object) -> str:
@@ -39,29 +54,25 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True).replace("://", ":&#47;&#47;")
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` of the template: Markup passes (already escaped here), anything else is ``esc``-ed."""
+    if isinstance(value, Markup):
+        return Markup(str(value).replace("://", ":&#47;&#47;"))
+    return Markup(esc("" if value is None else value))
+
+
+@cache
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("ragtune.evaluate.report", "templates"), autoescape=True,
+                       finalize=_finalize, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       keep_trailing_newline=True)
+
+
 def _css() -> str:
     return resources.files("ragtune.evaluate.report").joinpath("style.css").read_text(encoding="utf-8")
 
 
-def _section(key: str, body: str, intro: str = "") -> str:
-    lead = f"<p class=\"muted\">{intro}</p>" if intro else ""
-    return f"<section id=\"{key}\">\n<h2>{SECTIONS[key]}</h2>\n{lead}{body}\n</section>\n"
-
-
-def _chart(uri: str | None, alt: str) -> str:
-    return f"<img class=\"chart\" src=\"{uri}\" alt=\"{esc(alt)}\">" if uri else ""
-
-
-def _fam(results: ComparisonResults, mode: str) -> str:
-    family = results.mode(mode).family if mode in results.mode_names else "base"
-    return f"<span class=\"fam fam-{esc(family)}\" title=\"{esc(family)}\"></span>"
-
-
-_CITE_HOW = {"model": " (cited by the model)", "attributed": " (attributed)",
-             "unsupported": " (cited by the model, does not support the answer)"}
-
-
-def _marked(text: str, spans) -> str:
+def _marked(text: str, spans) -> Markup:
     """The passage, escaped, with its supporting spans in <mark>."""
     out, at = [], 0
     for start, end in sorted(tuple(sp) for sp in spans or []):
@@ -69,7 +80,7 @@ def _marked(text: str, spans) -> str:
             continue
         out += [esc(text[at:start]), f"<mark>{esc(text[start:end])}</mark>"]
         at = end
-    return "".join(out) + esc(text[at:])
+    return Markup("".join(out) + esc(text[at:]))
 
 
 def summary_metrics(results: ComparisonResults) -> list[str]:
@@ -94,37 +105,22 @@ def _best_per_column(results: ComparisonResults, metrics: list[str]) -> dict[str
     return best
 
 
-def _summary(results: ComparisonResults) -> str:
+def _summary(results: ComparisonResults) -> dict[str, Any]:
     metrics = summary_metrics(results)
     best = _best_per_column(results, metrics)
-    head = "".join(f"<th title=\"{esc(metric_info(m).meaning)}\">{esc(metric_info(m).label)}</th>"
-                   for m in metrics)
     rows = []
     for mode in results.modes:
         cells = []
         for metric in metrics:
             est = results.metric(mode.name, metric)
-            ci = (f"<br><span class=\"ci\">[{fmt.value(metric, est.lo)}, {fmt.value(metric, est.hi)}]</span>"
-                  if est is not None and est.has_ci else "")
-            cls = " class=\"best\"" if best.get(metric) == mode.name else ""
-            cells.append(f"<td{cls}>{esc(fmt.value(metric, est.value if est else None))}{ci}</td>")
+            cells.append({"value": fmt.value(metric, est.value if est else None), "best": best.get(metric) == mode.name,
+                          "ci": ("(all alike: no interval)" if est is not None and est.zero_width
+                                 else f"[{fmt.value(metric, est.lo)}, {fmt.value(metric, est.hi)}]"
+                                 if est is not None and est.has_ci else "")})
         n = max((e.n for e in results.metrics.get(mode.name, {}).values()), default=0)
-        rows.append(f"<tr><td>{_fam(results, mode.name)}{esc(mode.name)}</td><td>{esc(mode.family)}</td>"
-                    f"<td>{n}</td>{''.join(cells)}</tr>")
-    table = ("<div class=\"scroll\"><table><thead><tr><th>mode</th><th>family</th><th>n</th>"
-             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
-    intro = ("Scores out of 100 with their 95% bootstrap interval; latency in ms. Bold marks the best mode "
-             f"per column. Primary metric: {esc(metric_info(results.primary_metric).label)}.")
-    return _section("summary", table, intro)
-
-
-def _recommendation(rec: Recommendation) -> str:
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in rec.reasons)
-    mode = f" <span class=\"muted\">(best mode: {esc(rec.best_mode)})</span>" if rec.best_mode else ""
-    body = (f"<div class=\"recommendation\"><p><span class=\"choice\">{esc(rec.choice)}</span>{mode}</p>"
-            f"<ol>{reasons}</ol></div>")
-    return _section("recommendation", body, "Derived from the measured numbers by the documented rules "
-                    "of ragtune.evaluate.recommend; each reason quotes the numbers it used.")
+        rows.append({"mode": mode.name, "family": mode.family, "n": n, "cells": cells})
+    return {"columns": [{"label": metric_info(m).label, "meaning": metric_info(m).meaning} for m in metrics],
+            "rows": rows, "primary": metric_info(results.primary_metric).label}
 
 
 def _merged(c: ModeCosts) -> str:
@@ -134,81 +130,34 @@ def _merged(c: ModeCosts) -> str:
     return fmt.nbytes(c.merged_bytes)
 
 
-def _costs(results: ComparisonResults, uri: str | None) -> str:
-    rows = []
-    for mode, c in results.costs.items():
-        rows.append(
-            f"<tr><td>{esc(mode)}</td><td>{esc(fmt.seconds(c.setup_s))}</td>"
-            f"<td>{esc(fmt.nbytes(c.base_model_bytes))}</td><td>{esc(fmt.nbytes(c.adapter_bytes))}</td>"
-            f"<td>{esc(_merged(c))}</td><td>{esc(fmt.nbytes(c.index_bytes))}</td>"
-            f"<td>{esc(f'{c.peak_memory_mb:,.0f}' if c.peak_memory_mb else 'n/a')}</td>"
-            f"<td>{esc(f'{c.tokens_per_s:.1f}' if c.tokens_per_s else 'n/a')}</td></tr>")
-    table = ("<div class=\"scroll\"><table><thead><tr><th>mode</th><th>set-up</th><th>base model</th>"
-             "<th>adapter</th><th>merged</th><th>index</th><th>peak MB</th><th>tokens/s</th></tr></thead>"
-             f"<tbody>{''.join(rows)}</tbody></table></div>")
-    return _section("costs", _chart(uri, "size on disk and set-up time per mode") + table,
-                    "What each mode stores beside the base model and how long it took to build.")
+def _costs(results: ComparisonResults) -> list[list[str]]:
+    return [[mode, fmt.seconds(c.setup_s), fmt.nbytes(c.base_model_bytes), fmt.nbytes(c.adapter_bytes), _merged(c),
+             fmt.nbytes(c.index_bytes), f"{c.peak_memory_mb:,.0f}" if c.peak_memory_mb else "n/a",
+             f"{c.tokens_per_s:.1f}" if c.tokens_per_s else "n/a"] for mode, c in results.costs.items()]
 
 
-def _freshness(results: ComparisonResults, uri: str | None) -> str:
-    rows = []
-    for f in results.freshness:
-        cells = [fmt.estimate(f.metric, f.new_before), fmt.estimate(f.metric, f.new_after),
-                 fmt.estimate(f.metric, f.old_after), fmt.seconds(f.update_s), fmt.seconds(f.retrain_s),
-                 fmt.estimate(f.metric, f.new_after_retrain)]
-        rows.append(f"<tr><td>{esc(f.mode)}</td><td>{f.n}</td>" + "".join(f"<td>{esc(c)}</td>" for c in cells)
-                    + "</tr>")
-    table = ("<div class=\"scroll\"><table><thead><tr><th>mode</th><th>n</th><th>new, before</th>"
-             "<th>new, after update</th><th>old, after update</th><th>update time</th><th>retrain time</th>"
-             f"<th>new, after retrain</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
-    metric = results.freshness[0].metric
-    intro = ("Built on the old facts, then the knowledge base was updated with the new ones. Accuracy is "
-             f"{esc(metric_info(metric).label)} out of 100: on the new answers, and how often the old "
-             "(now wrong) answer is still given.")
-    return _section("freshness", _chart(uri, "new-fact accuracy before and after the update") + table, intro)
+def _freshness(results: ComparisonResults) -> list[list[Any]]:
+    return [[f.mode, f.n, fmt.estimate(f.metric, f.new_before), fmt.estimate(f.metric, f.new_after),
+             fmt.estimate(f.metric, f.old_after), fmt.seconds(f.update_s), fmt.seconds(f.retrain_s),
+             fmt.estimate(f.metric, f.new_after_retrain)] for f in results.freshness]
 
 
-def _retrieval(results: ComparisonResults) -> str:
+def _retrieval(results: ComparisonResults) -> dict[str, Any]:
     names = list(dict.fromkeys(k for r in results.retrieval for k in r.metrics))
-    head = "".join(f"<th>{esc(n)}</th>" for n in names)
-    rows = []
-    for r in results.retrieval:
-        cells = "".join(f"<td>{esc(fmt.estimate(n, r.metrics.get(n)))}</td>" for n in names)
-        rows.append(f"<tr><td>{esc(r.retriever)}</td><td>{r.n}</td>{cells}</tr>")
-    table = (f"<div class=\"scroll\"><table><thead><tr><th>retriever</th><th>n</th>{head}</tr></thead>"
-             f"<tbody>{''.join(rows)}</tbody></table></div>")
-    return _section("retrieval", table, "Against the known gold source of each question, out of 100.")
+    rows = [[r.retriever, r.n] + [fmt.estimate(n, r.metrics.get(n)) for n in names] for r in results.retrieval]
+    return {"names": names, "rows": rows}
 
 
-def _confusion(results: ComparisonResults) -> str:
-    parts = []
+def _confusion(results: ComparisonResults) -> list[dict[str, Any]]:
+    out = []
     for mode, detail in results.classification.items():
-        head = "".join(f"<th>{esc(label)}</th>" for label in detail.labels)
         rows = []
         for label, row in zip(detail.labels, detail.matrix, strict=True):
             total = sum(row) or 1
-            cells = "".join(
-                f"<td style=\"background: rgba(47,109,181,{0.08 + 0.6 * count / total:.2f})\">{count}</td>"
-                if count else "<td>0</td>" for count in row)
-            f1 = fmt.value("macro_f1", detail.per_class_f1.get(label))
-            rows.append(f"<tr><th>{esc(label)}</th>{cells}<td>{esc(f1)}</td></tr>")
-        parts.append(f"<h3>{esc(mode)}</h3><div class=\"scroll\"><table><thead><tr>"
-                     f"<th>true \\ predicted</th>{head}<th>F1</th></tr></thead>"
-                     f"<tbody>{''.join(rows)}</tbody></table></div>")
-    return _section("confusion", "".join(parts), "Rows are the true labels, columns the predicted ones; "
-                    "the last column is each class's F1 out of 100.")
-
-
-def _claims(claims: list[Claim]) -> str:
-    parts = []
-    for c in claims:
-        verdict = esc(c.verdict)
-        evidence = "".join(f"<li>{esc(e)}</li>" for e in c.evidence) or "<li>Not measured in this run.</li>"
-        parts.append(f"<div class=\"claim\" id=\"claim-{esc(c.key)}\"><h3>{esc(c.topic)}"
-                     f"<span class=\"verdict verdict-{verdict.replace(' ', '-')}\">{verdict}</span></h3>"
-                     f"<p><em>Claim:</em> {esc(c.claim)}</p><ul>{evidence}</ul></div>")
-    return _section("key-differences", "".join(parts), "Each claim of the RAG-versus-fine-tuning debate, "
-                    "checked against this run's numbers.")
+            cells = [{"count": c, "alpha": f"{0.08 + 0.6 * c / total:.2f}" if c else ""} for c in row]
+            rows.append({"label": label, "cells": cells, "f1": fmt.value("macro_f1", detail.per_class_f1.get(label))})
+        out.append({"mode": mode, "labels": detail.labels, "rows": rows})
+    return out
 
 
 def sample_item_ids(results: ComparisonResults, size: int) -> list[str]:
@@ -220,104 +169,104 @@ def sample_item_ids(results: ComparisonResults, size: int) -> list[str]:
     return [i for i in ids if i in chosen]
 
 
-def _answer_card(results: ComparisonResults, it: ItemRecord) -> str:
-    shown = [m for m in ("token_f1", "answer_recall", "supported_token_share", "exact_match")
-             if m in it.scores]
-    scores = " · ".join(f"{metric_info(m).label} {fmt.value(m, it.scores[m])}" for m in shown)
+def source_root(results: ComparisonResults) -> str:
+    """The folder every cited or retrieved source path of the run lies under ("" when they share none)."""
+    paths = {s for it in results.items for s in [*(c.source for c in it.citations), *(r.source for r in it.retrieved)]
+             if s and os.path.isabs(s)}
+    if not paths:
+        return ""
+    try:
+        root = os.path.commonpath(sorted(paths))
+    except ValueError:  # paths on different drives
+        return ""
+    return os.path.dirname(root) if root in paths else root
+
+
+def short_source(source: str, root: str) -> str:
+    """A source as the card shows it: relative to the run's common folder, or just its file name."""
+    if root and source.startswith(root.rstrip(os.sep) + os.sep):
+        return source[len(root.rstrip(os.sep)) + 1:]
+    return PurePath(source).name or source
+
+
+def _card(results: ComparisonResults, it: ItemRecord, root: str) -> dict[str, Any]:
+    scores = [f"{metric_info(m).label} {fmt.value(m, it.scores[m])}" for m in CARD_SCORES if m in it.scores]
+    verdict = None
     if results.task == "classification":
-        ok = it.references and str(it.prediction) == str(it.references[0])
-        verdict = "<span class=\"ok\">right</span>" if ok else "<span class=\"bad\">wrong</span>"
-        scores = f"{verdict}{' · ' + scores if scores else ''}"
+        verdict = bool(it.references and str(it.prediction) == str(it.references[0]))
     if it.latency_ms is not None:
-        scores += f" · {it.latency_ms:,.0f} ms"
+        scores.append(f"{it.latency_ms:,.0f} ms")
     cites = []
     for c in it.citations:
         text = c.text or next((r.text for r in it.retrieved if r.chunk_id == c.chunk_id), "")
-        mark = _CITE_HOW.get(getattr(c, "method", ""), "" if c.cited else " (not cited)")
-        cites.append(f"<li value=\"{int(c.number)}\"><details><summary>{esc(c.source or c.chunk_id)}{mark}"
-                     f"</summary><pre>{_marked(text, getattr(c, 'spans', []))}</pre></details></li>")
-    cite_html = f"<ol>{''.join(cites)}</ol>" if cites else ""
-    retrieved = ""
+        full = c.source or c.chunk_id
+        cites.append({"number": int(c.number), "full": full, "short": short_source(full, root),
+                      "how": _CITE_HOW.get(getattr(c, "method", ""), "" if c.cited else " (not cited)"),
+                      "text": _marked(text, getattr(c, "spans", []))})
+    retrieved = []
     if it.retrieved and not it.citations:
-        rows = "".join(f"<li><details><summary>{esc(r.source or r.chunk_id)}"
-                       f"{'' if r.score is None else f' ({r.score:.3f})'}</summary>"
-                       f"<pre>{esc(r.text)}</pre></details></li>" for r in it.retrieved)
-        retrieved = f"<p class=\"scores\">retrieved:</p><ol>{rows}</ol>"
-    prompt = (f"<details><summary>prompt</summary><pre>{esc(it.prompt)}</pre></details>" if it.prompt else "")
-    return (f"<div class=\"answer\"><h4>{_fam(results, it.mode)}{esc(it.mode)}</h4>"
-            f"<p>{esc(it.prediction)}</p><p class=\"scores\">{scores}</p>"
-            f"{cite_html}{retrieved}{prompt}</div>")
+        for r in it.retrieved:
+            full = r.source or r.chunk_id
+            retrieved.append({"full": full, "short": short_source(full, root), "text": r.text,
+                              "score": "" if r.score is None else f" ({r.score:.3f})"})
+    return {"mode": it.mode, "prediction": it.prediction, "scores": " · ".join(scores), "verdict": verdict,
+            "citations": cites, "retrieved": retrieved, "prompt": it.prompt or ""}
 
 
-def _answers(results: ComparisonResults, size: int) -> str:
+def grid_columns(n_modes: int) -> int:
+    """Cards per row: all modes in one row up to five, else rows as even as can be (6 -> 3+3, 7 -> 4+3)."""
+    return n_modes if n_modes <= 5 else math.ceil(n_modes / math.ceil(n_modes / 4))
+
+
+def _answers(results: ComparisonResults, size: int) -> dict[str, Any]:
     by_id: dict[str, list[ItemRecord]] = {}
     for it in results.items:
         by_id.setdefault(it.item_id, []).append(it)
     order = {m: i for i, m in enumerate(results.mode_names)}
-    parts = []
+    root = source_root(results)
+    questions = []
     for item_id in sample_item_ids(results, size):
         records = sorted(by_id[item_id], key=lambda r: order.get(r.mode, 99))
         first = records[0]
-        gold_label = "True label" if results.task == "classification" else "Gold"
-        gold = " | ".join(esc(r) for r in first.references)
-        cards = "".join(_answer_card(results, r) for r in records)
-        parts.append(f"<article class=\"qa\"><h3>{esc(first.question)}</h3>"
-                     f"<p class=\"muted\">{gold_label}: {gold} · id {esc(item_id)}</p>"
-                     f"<div class=\"answers-grid\">{cards}</div></article>")
-    n = len(dict.fromkeys(it.item_id for it in results.items))
-    return _section("answers", "".join(parts), f"{len(parts)} of {n} test items, drawn with the run's seed; "
-                    "every answer is in results.json.")
+        questions.append({"id": item_id, "question": first.question, "gold": " | ".join(map(str, first.references)),
+                          "cards": [_card(results, r, root) for r in records]})
+    return {"questions": questions, "total": test_items(results), "root": root,
+            "gold_label": "True label" if results.task == "classification" else "Gold",
+            "cols": grid_columns(len(results.modes))}
 
 
-def _glossary(results: ComparisonResults) -> str:
-    metrics = summary_metrics(results)
-    rows = "".join(f"<dt>{esc(metric_info(m).label)} <code>{esc(m)}</code></dt>"
-                   f"<dd>{esc(metric_info(m).meaning)}</dd>" for m in metrics)
-    return _section("glossary", f"<dl class=\"glossary\">{rows}</dl>")
-
-
-def _header(results: ComparisonResults, present: list[str]) -> str:
+def _machine(results: ComparisonResults) -> str:
     m = results.machine
     cores = f"{m['cpu_count']} cores" if m.get("cpu_count") else None
     memory = f"{m['memory_gb']} GB RAM" if m.get("memory_gb") else None
-    machine = ", ".join(str(x) for x in (m.get("platform"), cores, memory) if x)
-    n = len(dict.fromkeys(it.item_id for it in results.items))
-    nav = "".join(f"<a href=\"#{k}\">{SECTIONS[k]}</a>" for k in present)
-    notes = "".join(f"<p class=\"muted\">{esc(note)}</p>" for note in results.notes)
-    return (f"<header><h1>ragtune comparison: {esc(results.name)}</h1>"
-            f"<p class=\"meta\">run {esc(results.run_id)} · {esc(results.task)} · {n} test items · "
-            f"{len(results.modes)} modes · seed {results.seed} · {esc(results.created)}<br>{esc(machine)}</p>"
-            f"{notes}<nav>{nav}</nav></header>")
+    return ", ".join(str(x) for x in (m.get("platform"), cores, memory) if x)
 
 
 def render_html(results: ComparisonResults, rec: Recommendation, claims: list[Claim],
                 sample_size: int = 12) -> str:
     """The whole page as a string; sections without data in this run are left out."""
-    body: dict[str, str] = {"summary": _summary(results), "recommendation": _recommendation(rec)}
-    uri = charts.accuracy_chart(results)
-    if uri:
-        body["accuracy"] = _section("accuracy", _chart(uri, "task metrics per mode with 95% intervals"),
-                                    "Bars are the mean over the test items; whiskers the 95% bootstrap "
-                                    "interval.")
-    uri = charts.latency_chart(results)
-    if uri:
-        body["latency"] = _section("latency", _chart(uri, "latency per answer"),
-                                   "Per-answer latency: box from p25 to p75, line at the median.")
-    if results.costs:
-        body["costs"] = _costs(results, charts.cost_chart(results))
-    if results.freshness:
-        body["freshness"] = _freshness(results, charts.freshness_chart(results))
-    if results.retrieval:
-        body["retrieval"] = _retrieval(results)
-    if results.classification:
-        body["confusion"] = _confusion(results)
-    body["key-differences"] = _claims(claims)
-    if results.items:
-        body["answers"] = _answers(results, sample_size)
-    body["glossary"] = _glossary(results)
-    present = [k for k in SECTIONS if k in body]
-    head = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>ragtune: {esc(results.name)}</title>\n<style>\n{_css()}</style>\n</head>\n")
-    sections = "".join(body[k] for k in present)
-    return f"{head}<body>\n<main>\n{_header(results, present)}\n{sections}</main>\n</body>\n</html>\n"
+    charts_: dict[str, str | None] = {"accuracy": charts.accuracy_chart(results),
+                                      "latency": charts.latency_chart(results),
+                                      "costs": charts.cost_chart(results) if results.costs else None,
+                                      "freshness": charts.freshness_chart(results) if results.freshness else None}
+    has = {"summary": True, "recommendation": True, "accuracy": bool(charts_["accuracy"]),
+           "latency": bool(charts_["latency"]), "costs": bool(results.costs), "freshness": bool(results.freshness),
+           "retrieval": bool(results.retrieval), "confusion": bool(results.classification),
+           "key-differences": True, "answers": bool(results.items), "glossary": True}
+    present = [k for k in SECTIONS if has[k]]
+    colors = mode_colors(results)
+    context = {
+        "r": results, "rec": rec, "claims": claims, "sections": SECTIONS, "present": present,
+        "charts": charts_, "css": Markup(_css()), "machine": _machine(results), "n_items": test_items(results),
+        "warning": small_run_warning(results), "colors": colors,
+        "family": {m.name: m.family for m in results.modes},
+        "summary": _summary(results),
+        "costs": _costs(results) if has["costs"] else [],
+        "freshness": _freshness(results) if has["freshness"] else [],
+        "freshness_metric": metric_info(results.freshness[0].metric).label if has["freshness"] else "",
+        "retrieval": _retrieval(results) if has["retrieval"] else None,
+        "confusion": _confusion(results) if has["confusion"] else [],
+        "answers": _answers(results, sample_size) if has["answers"] else None,
+        "glossary": [(metric_info(m).label, m, metric_info(m).meaning) for m in summary_metrics(results)],
+    }
+    return _env().get_template("report.html.j2").render(**context)

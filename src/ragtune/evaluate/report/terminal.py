@@ -1,4 +1,4 @@
-"""The summary table in the terminal, printed by `ragtune compare` at the end of a run."""
+"""The summary table in the terminal, printed by `ragtune compare` at the end of a run, then the advice."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate.report.caveats import small_run_warning
 from ragtune.evaluate.report.html import summary_metrics
+from ragtune.evaluate.report.palette import mode_colors
 from ragtune.evaluate.results import ComparisonResults
 
 TERMINAL_METRICS = ("exact_match", "token_f1", "answer_recall", "supported_token_share",
                     "citation_contains_gold", "accuracy", "macro_f1", "latency_p50_ms")
-_FAMILY_STYLE = {"base": "bright_black", "rag": "blue", "fine-tuning": "dark_orange", "both": "green"}
 
 
 def terminal_metrics(results: ComparisonResults) -> list[str]:
@@ -21,16 +22,25 @@ def terminal_metrics(results: ComparisonResults) -> list[str]:
     return primary + [m for m in seen if m in TERMINAL_METRICS and m not in primary]
 
 
+def _advice(recommendation: Any) -> tuple[str, str | None, list[str]]:
+    """(choice, best mode, reasons) of a Recommendation or of its results.json dict."""
+    if isinstance(recommendation, dict):
+        return recommendation.get("choice", ""), recommendation.get("best_mode"), recommendation.get("reasons", [])
+    return recommendation.choice, recommendation.best_mode, list(recommendation.reasons)
+
+
 def print_summary(results: ComparisonResults, console: Any = None, recommendation: Any = None) -> None:
-    """Print each mode's main metrics (with 95% intervals) and, when given, the advice.
+    """Print each mode's main metrics (with 95% intervals), then the recommendation and its reasons.
 
     The terminal gets the primary metric and the metrics that fit a screen (``TERMINAL_METRICS``);
-    report.html and summary.md hold the full table.
+    report.html and summary.md hold the full table. The advice is ``recommendation`` or, when not
+    given, the one the report stored in ``results.recommendation``.
     """
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
+    colors = mode_colors(results)
     table = Table(title=f"{results.name}: {results.task}, primary metric "
                         f"{metric_info(results.primary_metric).label}", show_lines=False)
     table.add_column("mode", no_wrap=True)
@@ -39,10 +49,15 @@ def print_summary(results: ComparisonResults, console: Any = None, recommendatio
         table.add_column(metric_info(m).label, justify="right")
     for mode in results.modes:
         cells = [fmt.estimate(m, results.metric(mode.name, m)) for m in metrics]
-        table.add_row(f"[{_FAMILY_STYLE.get(mode.family, 'white')}]{mode.name}[/]", *cells)
+        table.add_row(f"[{colors.get(mode.name, 'white')}]{mode.name}[/]", *cells)
     console.print(table)
-    if recommendation is not None:
-        console.print(f"[bold]Recommendation: {recommendation.choice}[/bold]"
-                      + (f" (best mode: {recommendation.best_mode})" if recommendation.best_mode else ""))
-        for reason in recommendation.reasons:
-            console.print(f"  - {reason}", markup=False, highlight=False)
+    recommendation = recommendation if recommendation is not None else results.recommendation
+    if recommendation is None:
+        return
+    choice, best, reasons = _advice(recommendation)
+    console.print(f"[bold]Recommendation: {choice}[/bold]" + (f" (best mode: {best})" if best else ""))
+    for reason in reasons:
+        console.print(f"  - {reason}", markup=False, highlight=False)
+    warning = small_run_warning(results)
+    if warning:
+        console.print(f"[yellow]{warning}[/]", highlight=False)

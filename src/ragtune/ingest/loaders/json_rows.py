@@ -1,6 +1,8 @@
 """JSON (.json: one object or a list of objects) and JSONL (.jsonl: one object per line), one document per object.
 
-Nesting deeper than ``ingest.json_max_depth`` is refused in one line before parsing.
+Nesting deeper than ``ingest.json_max_depth``, and a .json file or a .jsonl line larger than
+``ingest.json_max_mb`` (parsed JSON takes several times its size in memory), are refused in one
+line before parsing.
 """
 
 from __future__ import annotations
@@ -29,11 +31,19 @@ def json_depth(text: str) -> int:
 
 
 def _parse_json(path: Path, where: str, text: str, settings: IngestSettings) -> Any:
-    """``json.loads`` that refuses, in one line, nesting deeper than ``ingest.json_max_depth``.
+    """``json.loads`` that refuses, in one line, text over ``ingest.json_max_mb`` or nesting deeper
+    than ``ingest.json_max_depth``.
 
     The parser recurses once per level, so a file nested 10,000 deep would end in a
     RecursionError; the depth is checked first, from the brackets alone.
     """
+    size = len(text.encode("utf-8"))
+    if size > settings.json_max_mb * 1024 * 1024:
+        raise IngestError(
+            f"{path}: {where} is {size / 1024 / 1024:.1f} MB, larger than ingest.json_max_mb = "
+            f"{settings.json_max_mb:g}; split it (a .jsonl file holds one object per line) or raise "
+            "ingest.json_max_mb"
+        )
     limit = settings.json_max_depth
     fix = "flatten the data or raise ingest.json_max_depth"
     if text.count("[") + text.count("{") > limit and (depth := json_depth(text)) > limit:

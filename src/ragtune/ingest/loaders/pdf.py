@@ -1,10 +1,17 @@
-"""PDF (.pdf): one document per page with text, id ``PATH#page=N`` (1-based), through pypdf."""
+"""PDF (.pdf): one document per page with text, id ``PATH#page=N`` (1-based), through pypdf.
+
+A PDF of more than ``ingest.pdf_max_pages`` pages is skipped in one line before any page is
+read: first by the count it declares, then by walking its page tree with a bounded count
+(the declared count can lie, and a tree that shares or loops its nodes can list a million
+pages in a few kilobytes).
+"""
 
 from __future__ import annotations
 
 import io
 import logging
 from pathlib import Path
+from typing import Any
 
 from ragtune.config import IngestSettings
 from ragtune.errors import IngestError
@@ -22,12 +29,36 @@ def load_pdf(path: Path, data: bytes, settings: IngestSettings) -> list[Document
     old_level = log.level
     log.setLevel(logging.ERROR)
     try:
-        return _read_pdf(path, data, fix)
+        return _read_pdf(path, data, fix, settings.pdf_max_pages)
     finally:
         log.setLevel(old_level)
 
 
-def _read_pdf(path: Path, data: bytes, fix: str) -> list[Document]:
+def _too_many_pages(reader: Any, limit: int) -> str | None:
+    """Why the PDF has more than ``limit`` pages, or None; visits at most ``2 * limit`` nodes."""
+    tree = reader.trailer["/Root"].get_object()["/Pages"].get_object()
+    declared = tree.get("/Count")
+    if isinstance(declared, int) and declared > limit:
+        return f"declares {declared} pages"  # checked first: nothing else is read
+    pages = inner = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        kids = node.get("/Kids") if hasattr(node, "get") else None
+        if kids is None:
+            pages += 1
+        else:
+            inner += 1
+            if inner > limit:  # more branches than pages allowed: shared or looping nodes
+                return f"has a page tree of more than {limit} nodes"
+            stack.extend(k.get_object() for k in kids.get_object())
+        # in a well-formed tree every node still to visit holds at least one page of its own
+        if pages + len(stack) > limit:
+            return f"has more than {limit} pages"
+    return None
+
+
+def _read_pdf(path: Path, data: bytes, fix: str, max_pages: int) -> list[Document]:
     import pypdf  # a core dependency, imported on the first PDF only: it adds ~0.1 s to start-up
     from pypdf.errors import PyPdfError
 
@@ -37,6 +68,11 @@ def _read_pdf(path: Path, data: bytes, fix: str) -> list[Document]:
             raise IngestError(
                 f"{path}: the PDF is encrypted with a password; remove it (e.g. qpdf --decrypt "
                 f"--password=PASS in.pdf out.pdf) and ingest the copy"
+            )
+        if why := _too_many_pages(reader, max_pages):
+            raise IngestError(
+                f"{path}: the PDF {why}, over the limit ingest.pdf_max_pages = {max_pages}; split it "
+                "(e.g. qpdf --split-pages) or raise ingest.pdf_max_pages"
             )
         pages = list(reader.pages)
     except IngestError:

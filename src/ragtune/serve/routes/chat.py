@@ -5,15 +5,21 @@ numbered passages: source, chunk id, excerpt, score, and the whole chunk text) a
 (pipeline, knowledge-base version, timings, whether the pipeline abstained). In a stream they
 come with the last chunk, the one that carries ``finish_reason``.
 
-The question is the last user message: the pipelines answer one question with their own
-prompt templates (``--show-prompt`` shows them), so system messages and earlier turns are not
-used. Sampling follows the server's ``[generation]`` settings (greedy by default, so answers are
-reproducible); ``temperature`` and ``top_p`` in a request are accepted and ignored.
+The whole conversation reaches the model (``ragtune.serve.conversation``: earlier turns as chat
+turns, oldest dropped first when too long, ``ragtune.trimmed_messages`` says how many); a RAG
+follow-up is searched with its standalone rewrite (``ragtune.search_query``).
+
+Sampling: ``temperature``, ``top_p``, ``seed``, ``stop``, ``max_tokens``, ``presence_penalty`` and
+``frequency_penalty`` are honoured; a request with none of them decodes greedily (the server's
+``[generation]`` settings), and ``temperature > 0`` without ``seed`` draws a fresh seed.
+``response_format`` ``json_object`` / ``json_schema`` decode under a llama.cpp grammar. ``tools``
+are refused with a 400 (unless ``tool_choice`` is ``"none"``, which asks for no tool call).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +30,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.errors import RagtuneError
+from ragtune.generate.base import get_engine
+from ragtune.registry import resolve
 from ragtune.serve import pipelines
+from ragtune.serve.conversation import Conversation, ConversationError, standalone_question
 from ragtune.serve.errors import APIError, error_body, from_ragtune
 from ragtune.serve.routes import state
 from ragtune.serve.state import ServerState
@@ -61,24 +70,57 @@ class ChatRequest(BaseModel):
     retrieval: Literal["dense", "bm25", "hybrid"] | None = None
     filters: dict[str, str] | None = None
     as_of: int | None = Field(None, ge=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
 
-def question_of(messages: list[ChatMessage]) -> str:
-    for m in reversed(messages):
-        if m.role != "user":
-            continue
-        if isinstance(m.content, str):
-            text = m.content
-        else:
-            text = " ".join(str(p.get("text", "")) for p in m.content or [] if p.get("type") == "text")
-        if text.strip():
-            return text.strip()
-    raise APIError(
-        400,
-        'messages: no user message with text; send at least one {"role": "user", "content": "..."}',
-        "invalid_request",
-        "messages",
-    )
+def _json_schema(rf: dict[str, Any] | None) -> dict | None:
+    """The schema a ``response_format`` asks for: None (free text), ``{"type": "object"}`` or the schema."""
+    kind = (rf or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        schema = (rf.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise APIError(400, 'response_format.json_schema.schema: a JSON schema object is required, as in '
+                           '{"type": "json_schema", "json_schema": {"name": "x", "schema": {...}}}',
+                           "invalid_request", "response_format")
+        return schema
+    raise APIError(400, f"response_format.type {kind!r} is not supported; use text, json_object or json_schema",
+                   "invalid_request", "response_format")
+
+
+def sampling_of(req: ChatRequest) -> dict[str, Any]:
+    """The request's sampling as ``GenParams`` overrides (None: the server's setting)."""
+    if req.tools and req.tool_choice != "none":
+        raise APIError(400, "tools are not supported by this server (the bundled models do not call tools); "
+                       'send the request without tools, or with tool_choice "none"', "unsupported_parameter",
+                       "tools")
+    stop = [req.stop] if isinstance(req.stop, str) else req.stop
+    if stop is not None and (len(stop) > 4 or not all(stop)):
+        raise APIError(400, "stop: up to 4 non-empty strings", "invalid_request", "stop")
+    seed = req.seed
+    if seed is None and req.temperature:
+        seed = random.randrange(2**31)  # sampling without a seed: a different draw each time, as OpenAI
+    return {"temperature": req.temperature, "top_p": req.top_p, "seed": seed, "stop": stop,
+            "presence_penalty": req.presence_penalty, "frequency_penalty": req.frequency_penalty,
+            "json_schema": _json_schema(req.response_format), "trim_history": True}
+
+
+def conversation_of(req: ChatRequest) -> Conversation:
+    try:
+        return Conversation.parse([m.model_dump() for m in req.messages])
+    except ConversationError as e:
+        raise APIError(400, str(e), "invalid_request", "messages") from e
 
 
 def display_source(st: ServerState, source: str) -> str:
@@ -113,8 +155,11 @@ def _usage(answer: Answer) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float) -> dict[str, Any]:
+def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float, search_query: str | None = None,
+           ) -> dict[str, Any]:
     return {
+        "search_query": search_query,
+        "trimmed_messages": int(answer.timings.get("trimmed_messages", 0)),
         "pipeline": ref.id,
         "mode": answer.mode,
         "kb": answer.kb,
@@ -137,7 +182,8 @@ class _Chat:
         self.req = req
         self.ref = pipelines.parse(req.model)
         pipelines.check_exists(st.settings, self.ref)
-        question = question_of(req.messages)
+        conv = conversation_of(req)
+        sampling = sampling_of(req)
         try:
             check_filters(req.filters)  # a bad filter is this request's 400, before anything streams
         except RagtuneError as e:
@@ -152,11 +198,25 @@ class _Chat:
             filters=req.filters,
             as_of=req.as_of,
             max_tokens=self.max_tokens,
+            examples=conv.examples(),
+            sampling=sampling,
         )
+        self.json = sampling["json_schema"] is not None
+        self.search_query: str | None = None
+        rewrite = self.ref.kb is not None and conv.turns and st.settings.serve.query_rewrite == "generate"
+
+        def run():
+            if rewrite:
+                eng = get_engine(resolve(st.settings.models.generator, st.settings), st.settings.generation)
+                self.search_query = standalone_question(eng, conv.turns, conv.question)
+            elif self.ref.kb is not None:
+                self.search_query = conv.question
+            yield from st.pipeline.ask_stream(conv.prompt_question(), search_query=self.search_query, **kw)
+
         self.id = "chatcmpl-" + uuid.uuid4().hex[:24]
         self.created = int(time.time())
         self.t0 = time.perf_counter()
-        self.stream = iterate_in_thread(lambda: st.pipeline.ask_stream(question, **kw), st.generation_pool)
+        self.stream = iterate_in_thread(run, st.generation_pool)
         self.first_token_s: float | None = None
         self.done = False
         st.metrics.add("ragtune_generations_in_flight", 1)
@@ -166,6 +226,10 @@ class _Chat:
         if self.first_token_s is None and isinstance(item, str):
             self.first_token_s = time.perf_counter() - self.t0
         return item
+
+    def text(self, answer: Answer) -> str:
+        """The answer; a JSON answer as decoded (the RAG clean-up of free text would alter it)."""
+        return (answer.raw_text or answer.text) if self.json else answer.text
 
     def finish_reason(self, answer: Answer) -> str:
         limit = self.max_tokens or self.st.settings.generation.max_tokens
@@ -234,14 +298,14 @@ async def chat_completions(req: ChatRequest, request: Request):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.text},
+                    "message": {"role": "assistant", "content": chat.text(answer)},
                     "logprobs": None,
                     "finish_reason": chat.finish_reason(answer),
                 }
             ],
             "usage": _usage(answer),
             "citations": citations_of(chat.st, answer),
-            "ragtune": _extra(chat.ref, answer, time.perf_counter() - chat.t0),
+            "ragtune": _extra(chat.ref, answer, time.perf_counter() - chat.t0, chat.search_query),
         }
     )
 
@@ -260,7 +324,7 @@ async def _events(chat: _Chat, first: str | Answer) -> AsyncIterator[str]:
             {},
             chat.finish_reason(answer),
             citations=citations_of(chat.st, answer),
-            ragtune=_extra(chat.ref, answer, time.perf_counter() - chat.t0),
+            ragtune=_extra(chat.ref, answer, time.perf_counter() - chat.t0, chat.search_query),
         )
         opts = chat.req.stream_options
         if opts is not None and opts.include_usage:

@@ -119,6 +119,15 @@ function parseEvents(buffer, onEvent) {
   return buffer;
 }
 
+// One conversation per pipeline: each question is sent with that pipeline's earlier turns.
+const conversations = {};
+
+function newConversation() {
+  for (const k of Object.keys(conversations)) delete conversations[k];
+  $("#answers").replaceChildren();
+  $("#turns").textContent = "";
+}
+
 async function askOne(pipeline, question, opts, card) {
   const text = $(".text", card);
   const badge = $(".badge", card);
@@ -127,7 +136,8 @@ async function askOne(pipeline, question, opts, card) {
   let final = null;
   card.classList.add("busy");
   badge.textContent = "waiting";
-  const body = { model: pipeline, stream: true, messages: [{ role: "user", content: question }],
+  const history = conversations[pipeline] || [];
+  const body = { model: pipeline, stream: true, messages: [...history, { role: "user", content: question }],
                  max_tokens: opts.maxTokens, stream_options: { include_usage: true } };
   if (opts.topK) body.top_k = opts.topK;
   try {
@@ -153,6 +163,8 @@ async function askOne(pipeline, question, opts, card) {
       });
     }
     if (!final) throw new Error("the stream ended without an answer");
+    conversations[pipeline] = [...history, { role: "user", content: question },
+                               { role: "assistant", content: text.textContent }];
     badge.textContent = final.ragtune?.abstained ? "abstained" : "done";
     badge.className = "badge ok";
     showMeta(card, final, performance.now() - t0, firstMs);
@@ -179,7 +191,9 @@ function showMeta(card, final, totalMs, firstMs) {
   if (t.decode_ms !== undefined) parts.push(`generation ${t.decode_ms.toFixed(0)} ms`);
   if (t.decode_tok_s) parts.push(`${t.decode_tok_s.toFixed(0)} tok/s`);
   if (r.kb) parts.push(`${r.kb} v${r.kb_version}`);
+  if (r.trimmed_messages) parts.push(`${r.trimmed_messages} oldest messages left out to fit`);
   $(".meta", card).textContent = parts.join(" · ");
+  $(".query", card).textContent = r.search_query ? `searched for: ${r.search_query}` : "";
 }
 
 const HOW = { model: " · cited by the model", attributed: " · attributed", unsupported: " · cited, unsupported" };
@@ -230,6 +244,8 @@ async function ask(e) {
     await Promise.all(chosen.map((p, i) => askOne(p, question, opts, cards[i])));
   } finally {
     btn.disabled = false;
+    const n = Math.max(0, ...chosen.map((p) => (conversations[p] || []).length / 2));
+    $("#turns").textContent = n > 1 ? `conversation: ${n} turns` : "";
   }
 }
 
@@ -351,6 +367,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
   setupKey();
   $("#ask-form").addEventListener("submit", ask);
+  $("#new-conversation").addEventListener("click", newConversation);
   $("#question").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("#ask-form").requestSubmit();
   });

@@ -1,0 +1,83 @@
+"""Reader adapters: a small LoRA that teaches a generator to read retrieved passages.
+
+The bundled 135M generator finds the right passage but cannot pick the answer out of it (plain
+top-3 RAG: token F1 about 10 on unseen SQuAD questions). A reader adapter is a LoRA trained once,
+with ``ragtune train raft``, on public reading-comprehension questions, never on the user's data:
+it changes *how* the model reads a prompt of numbered passages, not *what* it knows. It is the
+answer-generation half of RAG, like a stronger reader model, and every knowledge base benefits
+from it without training.
+
+ragtune ships one, for the bundled SmolLM2-135M-Instruct GGUF (``reader_data/``: the adapter as
+GGUF f16, its manifest and the licence of its training data). ``[reader] adapter`` chooses:
+
+- ``auto`` (default): the shipped adapter when the generator is the model it was trained for and
+  the engine is llama.cpp; otherwise none (a user's own model answers as it is);
+- ``none``: never (the ``rag/base`` variant of ``compare`` measures this);
+- a path to a GGUF LoRA adapter file (with a ``.json`` manifest beside it, or none).
+
+A reader adapter always reads the plain prompt it was trained on (``[prompts]`` system and RAG
+template, whole chunks), so ``[reader] method`` does not apply while one is in use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragtune.errors import ConfigError
+from ragtune.registry import ModelSpec
+
+DATA_DIR = Path(__file__).with_name("reader_data")
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ReaderAdapter:
+    """A GGUF LoRA reader and what it was trained for."""
+
+    name: str
+    path: Path
+    base_fingerprint: str | None  # None: a user's adapter, trusted to fit the model it is used with
+    trained_on: str = ""
+
+    def fits(self, spec: ModelSpec) -> bool:
+        return self.base_fingerprint is None or spec.kind == "gguf" and spec.fingerprint() == self.base_fingerprint
+
+
+def shipped() -> list[ReaderAdapter]:
+    """The reader adapters inside the package (one per line of ``reader_data/manifest.json``)."""
+    f = DATA_DIR / MANIFEST
+    if not f.exists():
+        return []
+    out = []
+    for entry in json.loads(f.read_text(encoding="utf-8"))["adapters"]:
+        path = DATA_DIR / entry["file"]
+        if path.exists():
+            out.append(ReaderAdapter(entry["name"], path, entry["base_fingerprint"], entry.get("trained_on", "")))
+    return out
+
+
+def _from_path(value: str) -> ReaderAdapter:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"reader.adapter {value!r} is not a file; give a GGUF LoRA adapter, 'auto' or 'none'")
+    return ReaderAdapter(path.stem, path, None)
+
+
+def choose_reader_adapter(setting: str, spec: ModelSpec, engine: str) -> ReaderAdapter | None:
+    """The reader adapter for ``spec`` under ``[reader] adapter = setting``, or None.
+
+    ``engine`` is the engine kind that will answer (a GGUF LoRA needs llama.cpp).
+    """
+    if setting == "none":
+        return None
+    if setting != "auto":
+        adapter = _from_path(setting)
+        if engine != "llama.cpp":
+            raise ConfigError(f"reader.adapter {setting!r} is a GGUF LoRA and needs the llama.cpp engine; "
+                              f"the generator {spec.name!r} runs on {engine}; set reader.adapter = 'none'")
+        return adapter
+    if engine != "llama.cpp" or spec.kind != "gguf":
+        return None
+    return next((a for a in shipped() if a.fits(spec)), None)

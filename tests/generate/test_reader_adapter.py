@@ -1,0 +1,52 @@
+"""The shipped reader adapter: chosen only where it fits, a real llama.cpp LoRA, and used by rag."""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import pytest
+
+from ragtune.errors import ConfigError
+from ragtune.generate.reader_adapter import DATA_DIR, MANIFEST, choose_reader_adapter, shipped
+from ragtune.registry import ModelSpec, resolve
+
+
+@pytest.fixture(scope="module")
+def bundled() -> ModelSpec:
+    return resolve("smollm2-135m-instruct")
+
+
+def test_the_package_ships_a_reader_for_the_bundled_model(bundled):
+    adapters = shipped()
+    assert [a.name for a in adapters] == ["smollm2-135m-reader"]
+    a = adapters[0]
+    assert a.fits(bundled), "the manifest's base fingerprint no longer matches the bundled GGUF; retrain the reader"
+    r = gguf.GGUFReader(str(a.path))
+    fields = {k: r.fields[k] for k in ("general.type", "adapter.type")}
+    assert [bytes(f.parts[f.data[0]]).decode() for f in fields.values()] == ["adapter", "lora"]
+    names = [t.name for t in r.tensors]
+    assert len(names) > 0 and all(n.endswith((".lora_a", ".lora_b")) for n in names)
+    assert a.path.stat().st_size < 8 * 2**20  # small enough to ship inside the wheel
+    manifest = json.loads((DATA_DIR / MANIFEST).read_text())
+    assert "CC BY-SA 4.0" in manifest["adapters"][0]["data_licence"]
+
+
+def test_auto_applies_only_to_the_model_and_engine_it_was_trained_for(bundled, tmp_path):
+    assert choose_reader_adapter("auto", bundled, "llama.cpp").name == "smollm2-135m-reader"
+    assert choose_reader_adapter("none", bundled, "llama.cpp") is None
+    assert choose_reader_adapter("auto", bundled, "transformers") is None  # a GGUF LoRA needs llama.cpp
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF" + b"\0" * 64)  # another GGUF model: a different fingerprint
+    assert choose_reader_adapter("auto", ModelSpec("mine", "gguf", str(other)), "llama.cpp") is None
+    http = ModelSpec("fleet", "http", base_url="http://127.0.0.1:1/v1", model="m")
+    assert choose_reader_adapter("auto", http, "http") is None
+
+
+def test_an_adapter_path_is_checked(bundled, tmp_path):
+    with pytest.raises(ConfigError, match="is not a file"):
+        choose_reader_adapter(str(tmp_path / "missing.gguf"), bundled, "llama.cpp")
+    mine = shipped()[0].path
+    assert choose_reader_adapter(str(mine), bundled, "llama.cpp").path == mine
+    with pytest.raises(ConfigError, match="needs the llama.cpp engine"):
+        choose_reader_adapter(str(mine), bundled, "transformers")
