@@ -1,28 +1,33 @@
-"""The two store backends side by side at 100k (and 1M) chunks: LanceDB (exact dense search over
-the version's vectors in memory) and PostgreSQL + pgvector (HNSW, BM25 in SQL).
+"""The store backends side by side at 100k (and 1M) chunks: LanceDB with exact dense search over
+the version's vectors in memory, LanceDB with its IVF_PQ index (``store.index_threshold``), and
+PostgreSQL + pgvector (HNSW, BM25 in SQL).
 
-The tables are synthesised from the real SQuAD knowledge base (see ``bench_common.squad_kb``):
-its chunks repeated, every copy after the first with 15% of the words replaced and its vector the
-original's plus Gaussian noise, normalised (the method of ``bench_search.py``). Both backends get
-the same rows, in the same batches, through ``Store.add`` and one ``commit``.
+The tables are synthesised from real text (``real_pool``): the SQuAD knowledge base's chunks
+(``bench_common.squad_kb``) plus every distinct text of the other public data sets, embedded once
+(about 46k chunks); past that, pool chunks repeat, every copy with 15% of its words replaced and
+its vector the original's plus Gaussian noise, re-normalised (``synth_batches``). Every backend
+gets the same rows, in the same batches, through ``Store.add`` and one ``commit``.
 
 Measured, per backend and size:
 
-- ingest: chunks per second of ``add`` + ``commit`` (the vectors are given, nothing is embedded);
+- ingest: chunks per second of ``add`` + ``commit`` (the vectors are given, nothing is embedded;
+  the commit builds the full-text index, and LanceDB's vector index past the threshold);
 - dense, BM25 and hybrid p50 / p95 of ``Retriever.search`` (top 10, 30 candidates per list) with
-  the query embedding included, 200 real SQuAD questions;
+  the query's real embedding included, 200 real SQuAD questions; all backends in one process,
+  question by question with their order rotating, so load from elsewhere falls on all alike;
 - dense recall@10 against exact search (numpy over the same vectors), and hybrid top-10 overlap
-  with LanceDB's (whose dense half is exact; the full-text halves are each store's own BM25);
-- memory of the searching process: each backend searches in a fresh child process, which reports
-  its peak RSS and the part of it its searches added (the PostgreSQL server's own memory is not in
-  it: that is the point of a server);
+  with the first backend's (the full-text halves are each store's own BM25);
+- memory of the searching process: each backend alone in a fresh child process, which reports its
+  peak RSS and the part its searches added (the PostgreSQL server's own memory is not in it: that
+  is the point of a server);
 - 4 concurrent clients (threads of one process, one store handle): queries per second and p50.
 
 The PostgreSQL server is ``--url`` or, without one, a ``pgserver`` (the dev extra) in the work
-folder. Targets (issue 12): hybrid p50 under 30 ms at 1M chunks with dense recall@10 at least
-0.95 of exact, on both backends.
+folder. ``--reuse`` searches the tables an earlier run built (with that run's ingest figures).
+Targets (issue 12): hybrid p50 under 30 ms at 1M chunks with dense recall@10 at least 0.95 of
+exact, on both backends.
 
-    .venv/bin/python benchmarks/bench_store.py --sizes 100000 --queries 200
+    .venv/bin/python benchmarks/bench_store.py --sizes 100000 --queries 200 --out /tmp/store.md
 """
 
 from __future__ import annotations
@@ -171,52 +176,71 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
 
 
-def search_child(settings_json: str, name: str, questions: list[str], clients: int, out) -> None:
-    """In a fresh process: every mode over every question, then ``clients`` threads at once."""
+def _retriever(settings_json: str, name: str):
     from ragtune.config import Settings
     from ragtune.kb import KnowledgeBase
     from ragtune.retrieve import Retriever
 
     kb = KnowledgeBase.open(Settings.model_validate_json(settings_json), name)
-    retr = Retriever(kb_store(kb), kb.embedder, kb.settings.retrieval)
-    kb.embedder.embed_query("warm up")
+    return Retriever(kb_store(kb), kb.embedder, kb.settings.retrieval), kb.embedder
+
+
+def memory_child(settings_json: str, name: str, questions: list[str], out) -> None:
+    """In a fresh process with one store: peak RSS after every mode over ``questions``."""
+    retr, emb = _retriever(settings_json, name)
+    emb.embed_query("warm up")
     before = _rss_mb()
-    for q in questions[:5]:
+    for q in questions:
         for m in MODES:
             retr.search(q, k=10, mode=m)
-    ms: dict[str, list[float]] = {m: [] for m in MODES}
-    top: dict[str, list[list[str]]] = {m: [] for m in MODES}
+    out.put({"rss_mb": _rss_mb(), "rss_added_mb": _rss_mb() - before})
+
+
+def latency_child(stores: list[tuple[str, str, str]], questions: list[str], clients: int, out) -> None:
+    """In one fresh process, every backend over every question, interleaved (question by question,
+    the backends' order rotating), so that load from the rest of the machine falls on all alike;
+    then ``clients`` threads at once on each backend in turn."""
+    retrs = {b: _retriever(sj, name)[0] for b, sj, name in stores}
+    for r in retrs.values():
+        for q in questions[:5]:
+            for m in MODES:
+                r.search(q, k=10, mode=m)
+    order = list(retrs)
+    ms = {b: {m: [] for m in MODES} for b in order}
+    top = {b: {m: [] for m in MODES} for b in order}
     for j, q in enumerate(questions):
-        for m in MODES[j % 3:] + MODES[:j % 3]:
-            t = time.perf_counter()
-            hits = retr.search(q, k=10, mode=m)
-            ms[m].append((time.perf_counter() - t) * 1e3)
-            top[m].append([h.chunk.chunk_id for h in hits])
-    lat: list[float] = []
-    lock = threading.Lock()
+        for b in order[j % len(order):] + order[:j % len(order)]:
+            for m in MODES[j % 3:] + MODES[:j % 3]:
+                t = time.perf_counter()
+                hits = retrs[b].search(q, k=10, mode=m)
+                ms[b][m].append((time.perf_counter() - t) * 1e3)
+                top[b][m].append([h.chunk.chunk_id for h in hits])
+    conc = {}
+    for b, retr in retrs.items():
+        lat: list[float] = []
+        lock = threading.Lock()
 
-    def client(i: int) -> None:
-        for q in questions[i::clients]:
-            t = time.perf_counter()
-            retr.search(q, k=10, mode="hybrid")
-            with lock:
-                lat.append((time.perf_counter() - t) * 1e3)
+        def client(i: int, retr=retr, lat=lat, lock=lock) -> None:
+            for q in questions[i::clients]:
+                t = time.perf_counter()
+                retr.search(q, k=10, mode="hybrid")
+                with lock:
+                    lat.append((time.perf_counter() - t) * 1e3)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    out.put({"ms": ms, "top": top, "rss_mb": _rss_mb(), "rss_added_mb": _rss_mb() - before,
-             "qps": len(lat) / wall, "conc_p50": pct(lat, 50)})
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        conc[b] = {"qps": len(lat) / (time.perf_counter() - t0), "conc_p50": pct(lat, 50)}
+    out.put({b: {"ms": ms[b], "top": top[b], **conc[b]} for b in order})
 
 
-def measure(settings, name: str, questions: list[str], clients: int) -> dict:
+def in_child(target, *args):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=search_child, args=(settings.model_dump_json(), name, questions, clients, q))
+    p = ctx.Process(target=target, args=(*args, q))
     p.start()
     res = q.get()
     p.join()
@@ -260,6 +284,8 @@ def main() -> None:
     ap.add_argument("--url", help="a PostgreSQL server with pgvector (default: a pgserver in the work folder)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK)
     ap.add_argument("--out", type=Path, default=RESULTS, help="the Markdown file whose section is (re)written")
+    ap.add_argument("--reuse", action="store_true",
+                    help="search the knowledge bases an earlier run built (its ingest figures) instead of rebuilding")
     ap.add_argument("--no-write", action="store_true", help="print only, leave the results file alone")
     args = ap.parse_args()
 
@@ -270,17 +296,30 @@ def main() -> None:
     questions = [r["question"] for r in squad_questions(args.queries, seed=1)]
     qvecs = np.stack([base.embedder.embed_query(q) for q in questions])
     sections, summary = [], []
+    builds = args.work / "store_builds.json"
+    records = json.loads(builds.read_text()) if builds.exists() else {}
     for n in args.sizes:
-        results, exact = {}, None
+        built, exact = {}, None
         for b in args.backends:
             name = f"store{n}-{b}"
-            rate, commit_s, matrix, ids = build(settings[b], name, pool, n)
+            if args.reuse and name in records:  # built by an earlier run: same rows (seeded), its ingest figures
+                rate, commit_s = records[name]
+                mats, ids = zip(*[(v, [c.chunk_id for c in ch]) for ch, v in synth_batches(pool, n)], strict=True)
+                matrix, ids = np.concatenate(mats), [i for part in ids for i in part]
+            else:
+                rate, commit_s, matrix, ids = build(settings[b], name, pool, n)
+                records[name] = [rate, commit_s]
+                builds.write_text(json.dumps(records))
             if exact is None:  # the same rows for every backend: exact top-10 by numpy, once
                 exact = [[ids[i] for i in np.argsort(-(matrix @ v), kind="stable")[:10]] for v in qvecs]
             del matrix
-            results[b] = measure(settings[b], name, questions, args.clients) | {"rate": rate, "commit_s": commit_s}
-            r = results[b]
-            print(json.dumps({"n": n, "backend": b, "rate": rate, "commit_s": commit_s,
+            built[b] = {"rate": rate, "commit_s": commit_s}
+        stores = [(b, settings[b].model_dump_json(), f"store{n}-{b}") for b in args.backends]
+        mem = {b: in_child(memory_child, sj, name, questions[:50]) for b, sj, name in stores}
+        lat = in_child(latency_child, stores, questions, args.clients)
+        results = {b: built[b] | mem[b] | lat[b] for b in args.backends}
+        for b, r in results.items():
+            print(json.dumps({"n": n, "backend": b, "rate": r["rate"], "commit_s": r["commit_s"],
                               **{m: [pct(r["ms"][m], 50), pct(r["ms"][m], 95)] for m in MODES},
                               "recall": overlap(r["top"]["dense"], exact), "rss_mb": r["rss_mb"],
                               "qps": r["qps"], "conc_p50": r["conc_p50"]}), flush=True)

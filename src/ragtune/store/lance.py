@@ -17,9 +17,9 @@ chunks themselves are taken from the in-memory copy of the version (reading the 
 back from the FTS query cost more than the search itself).
 
 At and past ``index_threshold`` chunks a commit trains a vector index and a version that has one
-is searched through it, in LanceDB, with nothing of the version held in memory by ragtune
-(``lance_index.py`` says how and why): memory no longer grows with the table or with the number
-of versions being read.
+is searched through it, in LanceDB, with no copy of the version held in memory by ragtune
+(``lance_index.py`` says how and why): what a search holds is LanceDB's caches of the index,
+not 4 * dim bytes a chunk for every version being read.
 """
 
 from __future__ import annotations
