@@ -6,16 +6,35 @@ be two chunks), so the ranked chunks are mapped to their paragraphs, keeping eac
 best rank. Recall@k: the gold paragraph is among the first k; MRR@10: mean of 1/rank, 0 past 10.
 
     .venv/bin/python benchmarks/bench_quality.py --questions 500
+
+``--backends torch onnx onnx-int8 torch-bf16`` also builds one knowledge base of the paragraphs
+per embedding backend (same files, same chunking) and compares their dense and hybrid retrieval
+with torch fp32's on the same questions: the rule for the default backend is recall@10 and MRR@10
+within 0.01 of torch's. That goes in a section of its own.
+
+    .venv/bin/python benchmarks/bench_quality.py --questions 500 --backends torch onnx onnx-int8 torch-bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-from bench_common import DEFAULT_WORK, header, squad_kb, squad_questions, table, write_section
+from bench_common import (
+    DEFAULT_WORK,
+    header,
+    settings_for,
+    squad_kb,
+    squad_paragraphs,
+    squad_questions,
+    table,
+    write_corpus,
+    write_section,
+)
 
 TITLE = "RAG: retrieval quality (SQuAD dev)"
+BACKENDS_TITLE = "RAG: retrieval quality per embedding backend (SQuAD dev)"
 
 # ../shared/MEASURED.md, same 2,067 paragraphs, 500 questions (their sample)
 PEERS = [
@@ -48,12 +67,64 @@ def metrics(rk: list[int | None]) -> list[float]:
     return [recall(1), recall(5), recall(10), mrr, recall(100)]
 
 
+def backend_kb(work: Path, backend: str):
+    """A knowledge base of all SQuAD paragraphs embedded with ``backend`` (built once, reused)."""
+    from ragtune.kb import KnowledgeBase, list_kbs
+
+    settings = settings_for(work, f"embedding.backend={backend}")
+    folder = work / "squad_files"
+    index = write_corpus(folder, squad_paragraphs())
+    name = f"squad2067-{backend}"
+    if name in list_kbs(settings):
+        kb = KnowledgeBase.open(settings, name)
+        if kb.meta.get("embedding_backend") == backend and set(kb.store.sources()) == set(index):
+            return kb, index, None
+        KnowledgeBase.delete(settings, name)
+    kb = KnowledgeBase.create(settings, name)
+    t = time.perf_counter()
+    rep = kb.ingest([folder], show_progress=False)
+    took = time.perf_counter() - t
+    print(f"built {name}: {rep.chunks_added} chunks in {took:.0f} s")
+    return kb, index, took
+
+
+def compare_backends(args, questions: list[dict]) -> None:
+    rows, ref = [], {}
+    for backend in args.backends:
+        kb, index, took = backend_kb(args.work, backend)
+        assert kb.embedder.backend_name == backend, (kb.embedder.backend_name, backend)
+        for mode in ("dense", "hybrid"):
+            m = metrics(ranks(kb, questions, index, mode, 100))
+            ref.setdefault(mode, m)
+            d10, dmrr = m[2] - ref[mode][2], m[3] - ref[mode][3]
+            ok = "yes" if abs(d10) <= 0.01 and abs(dmrr) <= 0.01 else "no"
+            rows.append([backend, mode, *(f"{v:.3f}" for v in m), f"{d10:+.3f}", f"{dmrr:+.3f}", ok,
+                         "" if took is None else f"{took:.0f}"])
+            print(rows[-1])
+    body = "\n\n".join([
+        header(f"Script: `benchmarks/bench_quality.py --questions {args.questions} --backends "
+               f"{' '.join(args.backends)}`. One knowledge base per embedding backend, each of the same 2,067 "
+               f"paragraph files (same chunking), and the same {len(questions)} questions; top 100, chunks mapped "
+               f"to paragraphs. Differences are against the first backend ({args.backends[0]}); the rule for the "
+               "default backend: recall@10 and MRR@10 within 0.01 of torch fp32's. Build time is the ingest of "
+               "the corpus (blank when the KB was reused from an earlier run)."),
+        table(["backend", "mode", "recall@1", "recall@5", "recall@10", "MRR@10", "recall@100", "d recall@10",
+               "d MRR@10", "within 0.01", "build s"], rows),
+    ])
+    print("\n" + body)
+    if not args.no_write:
+        write_section(BACKENDS_TITLE, body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--questions", type=int, default=500)
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    ap.add_argument("--backends", nargs="+", help="compare these embedding backends (the first is the reference)")
     ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = ap.parse_args()
+    if args.backends:
+        return compare_backends(args, squad_questions(args.questions, seed=0))
 
     settings, kb, _, index = squad_kb(args.work)
     questions = squad_questions(args.questions, seed=0)

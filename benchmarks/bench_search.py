@@ -14,7 +14,11 @@ Contenders, run for every query in a rotating order so load hits them alike:
 - raw: ``SentenceTransformer.encode`` of the query (1 thread) + numpy dot product over the
   in-memory float32 matrix + ``argpartition`` top 10;
 - LanceDB vector search (flat, exact, no index) with the same query embedding, and LanceDB
-  full-text search alone (no embedding), the same table and columns.
+  full-text search alone (no embedding), the same table and columns;
+- for each embedding backend (``--backends``): ragtune hybrid search with that backend embedding the
+  query (the ``ragtune`` rows above use the default backend, ``auto``), and the query embedding
+  alone beside raw ``SentenceTransformer.encode`` of the query (fp32, 1 thread). int8 is timed for
+  the embedding alone: its vectors do not mix with the table's float ones.
 
     .venv/bin/python benchmarks/bench_search.py --sizes 10000 100000 --queries 200
 """
@@ -33,6 +37,7 @@ from bench_common import (
     load_avg,
     median,
     pct,
+    settings_for,
     squad_kb,
     squad_questions,
     table,
@@ -50,7 +55,7 @@ def synth_kb(settings, base_kb, n: int, seed: int = 0, log=print):
     name = f"synth{n}"
     if name in list_kbs(settings):
         kb = KnowledgeBase.open(settings, name)
-        if kb.store.count() == n:
+        if kb.store.count() == n and kb.meta.get("embedding_backend") == settings.embedding.backend:
             return kb, None
         KnowledgeBase.delete(settings, name)
     base = base_kb.store._reader(None).to_arrow()
@@ -90,9 +95,11 @@ def synth_kb(settings, base_kb, n: int, seed: int = 0, log=print):
     return kb, {"add_s": t1 - t0, "index_s": t2 - t1}
 
 
-def run_size(kb, questions: list[str], raw_model, warm: int = 5) -> dict[str, dict]:
+def run_size(kb, questions: list[str], raw_model, embedders: dict, warm: int = 5) -> dict[str, dict]:
     import torch
 
+    from ragtune.embedding import mixable
+    from ragtune.retrieve import Retriever
     from ragtune.store.lance import _META_COLUMNS
 
     store = kb.store
@@ -132,7 +139,13 @@ def run_size(kb, questions: list[str], raw_model, warm: int = 5) -> dict[str, di
         "raw numpy (embed + dot)": raw_numpy,
         "LanceDB vector search, flat (embed + search)": lance_vector,
         "LanceDB full-text search alone": lance_fts,
+        "query embedding alone: raw SentenceTransformer.encode fp32": raw_embed,
     }
+    for name, emb in embedders.items():
+        contenders[f"query embedding alone: {name}"] = emb.embed_query
+        if mixable(name, kb.meta.get("embedding_backend", "torch")):
+            r = Retriever(store, emb, retr.settings)
+            contenders[f"ragtune hybrid, {name}"] = lambda q, r=r: r.search(q, k=10, mode="hybrid")
     names = list(contenders)
     out = {n: {"ms": [], "parts": []} for n in names}
     overlap = []
@@ -145,7 +158,7 @@ def run_size(kb, questions: list[str], raw_model, warm: int = 5) -> dict[str, di
             t = time.perf_counter()
             res = contenders[n](q)
             out[n]["ms"].append((time.perf_counter() - t) * 1e3)
-            if n.startswith("ragtune"):
+            if n in ("ragtune dense", "ragtune bm25", "ragtune hybrid"):
                 out[n]["parts"].append(dict(retr.last_timings))
             if n == "ragtune dense":
                 dense_ids = [h.chunk.chunk_id for h in res]
@@ -159,6 +172,7 @@ def run_size(kb, questions: list[str], raw_model, warm: int = 5) -> dict[str, di
 def size_section(n: int, res: dict, built: dict | None) -> tuple[str, float, float]:
     """The Markdown table of one size; also returns hybrid's p50 and raw numpy's p50."""
     ref = np.median(res["raw numpy (embed + dot)"]["ms"])
+    raw_q = np.median(res["query embedding alone: raw SentenceTransformer.encode fp32"]["ms"])
     rows = []
     for name, r in res.items():
         if not isinstance(r, dict):
@@ -171,12 +185,13 @@ def size_section(n: int, res: dict, built: dict | None) -> tuple[str, float, flo
 
         dense = part("dense_ms") if "bm25" not in name else ""
         bm25 = part("bm25_ms") if "dense" not in name else ""
-        rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{p50 / ref:.2f}", part("embed_ms"), dense, bm25])
+        vs_q = f"{p50 / raw_q:.2f}" if name.startswith("query embedding") else ""
+        rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{p50 / ref:.2f}", vs_q, part("embed_ms"), dense, bm25])
     build = (f" Built in {built['add_s']:.1f} s (add) + {built['index_s']:.1f} s (commit with full-text "
              "index)." if built else "")
     text = f"### {n:,} chunks\n\n" + table(
-        ["contender", "p50 ms", "p95 ms", "p50 vs raw numpy", "ragtune: embed ms (p50)",
-         "dense ms (p50)", "bm25 ms (p50)"], rows) + \
+        ["contender", "p50 ms", "p95 ms", "p50 vs raw numpy", "p50 vs raw query embedding",
+         "ragtune: embed ms (p50)", "dense ms (p50)", "bm25 ms (p50)"], rows) + \
         f"\n\nragtune dense top-10 overlap with raw numpy: {res['overlap_dense_vs_numpy']:.3f}.{build}"
     return text, pct(res["ragtune hybrid"]["ms"], 50), float(ref)
 
@@ -186,6 +201,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--passes", type=int, default=3, help="repeat everything; load on the shared machine varies")
+    ap.add_argument("--backends", nargs="+", default=["torch", "torch-bf16", "onnx", "onnx-int8"])
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK)
     ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = ap.parse_args()
@@ -193,30 +209,53 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from ragtune.embedding import get_embedder
+
     settings, base, _, _ = squad_kb(args.work)
     questions = [r["question"] for r in squad_questions(args.queries, seed=1)]
     raw_model = SentenceTransformer(base.embedder.spec.path, device="cpu", local_files_only=True)
+    embedders = {b: get_embedder(base.embedder.spec, b) for b in args.backends}
+    for e in embedders.values():
+        e.embed_query("warm up")  # loads (and on first use exports) the model
     kbs = {}
+    # the synthetic tables hold the base's vectors, so they record the base's backend
+    synth_settings = settings_for(args.work, f"embedding.backend={base.meta.get('embedding_backend', 'torch')}")
     for n in args.sizes:
-        kb, built = synth_kb(settings, base, n)
+        kb, built = synth_kb(synth_settings, base, n)
         kb._embedder = base.embedder
         kbs[n] = (kb, built)
-    passes: list[dict[int, tuple[str, float, float, str]]] = []
+    passes: list[dict[int, tuple[str, float, float, str, dict]]] = []
     for i in range(args.passes):
         done = {}
         for n, (kb, built) in kbs.items():
-            text, hyb, ref = size_section(n, run_size(kb, questions, raw_model), built)
-            done[n] = (text, hyb, ref, load_avg().split("/")[0])
+            res = run_size(kb, questions, raw_model, embedders)
+            text, hyb, ref = size_section(n, res, built)
+            done[n] = (text, hyb, ref, load_avg().split("/")[0], res)
             print(f"pass {i + 1}\n{text}")
         passes.append(done)
     summary = [[i + 1, f"{n:,}", load, f"{ref:.1f}", f"{hyb:.1f}", f"{hyb / ref:.2f}"]
-               for i, done in enumerate(passes) for n, (_, hyb, ref, load) in done.items()]
+               for i, done in enumerate(passes) for n, (_, hyb, ref, load, _) in done.items()]
     best = {n: median([p[n][1] for p in passes]) for n in args.sizes}
     mid = sorted(range(len(passes)), key=lambda i: passes[i][args.sizes[-1]][1])[len(passes) // 2]
     line = "; ".join(f"{n:,} chunks median p50 {v:.1f} ms" for n, v in best.items())
+    raw_name = "query embedding alone: raw SentenceTransformer.encode fp32"
+
+    def q_ratio(b: str) -> float:  # per pass, p50 of the backend's query embedding / raw's, at the largest size
+        return median([pct(p[args.sizes[-1]][4][f"query embedding alone: {b}"]["ms"], 50) /
+                       pct(p[args.sizes[-1]][4][raw_name]["ms"], 50) for p in passes])
+
+    def hybrid(b: str) -> str:
+        key = f"ragtune hybrid, {b}"
+        if key not in passes[0][args.sizes[-1]][4]:
+            return "not run (vectors do not mix with the table's)"
+        return f"{median([pct(p[args.sizes[-1]][4][key]['ms'], 50) for p in passes]):.1f} ms"
+
+    q_rows = [[b, f"{q_ratio(b):.2f}", hybrid(b)] for b in args.backends]
     body = "\n\n".join([
         header(f"Script: `benchmarks/bench_search.py --sizes {' '.join(map(str, args.sizes))} --queries "
-               f"{args.queries} --passes {args.passes}`. {args.queries} SQuAD dev questions (seeded sample), top "
+               f"{args.queries} --passes {args.passes} --backends {' '.join(args.backends)}`. The `ragtune` rows "
+               f"embed the query with the default backend ({base.embedder.backend_name}); {args.queries} SQuAD dev "
+               "questions (seeded sample), top "
                f"10, query embedding included on 1 torch thread (process default {torch.get_num_threads()}); 5 "
                "warm-up queries first (the first query of a version loads its vectors into memory). Synthetic "
                "tables: the SQuAD chunks repeated with 15% of words replaced and vectors perturbed (see the "
@@ -228,10 +267,12 @@ def main() -> None:
         "All three ragtune modes embed the query (every hit carries its cosine similarity, which the "
         "\"I don't know\" cut-off uses). BM25 runs in a worker thread alongside the embedding and the "
         "vector search; its column is its own duration, most of which the caller does not wait for. "
-        "The query embedding alone (about 10 ms on an idle core, 20+ ms when the machine is loaded) is "
-        "most of every figure.",
-        f"**Hybrid search (query embedding included): {line}** over {args.passes} passes (target p50 < 20 ms "
-        "at 100k).",
+        "Per embedding backend, the query embedding alone against raw fp32 `SentenceTransformer.encode` of the "
+        f"same query (median over the passes of the p50 ratio, at {args.sizes[-1]:,} chunks; target <= 0.5), "
+        "and ragtune hybrid search with that backend embedding the query (median p50 over the passes):\n\n" +
+        table(["backend", "query embedding p50 / raw fp32 p50", f"hybrid p50 at {args.sizes[-1]:,}"], q_rows),
+        f"**Hybrid search (query embedding included, default backend {base.embedder.backend_name}): {line}** "
+        f"over {args.passes} passes (target p50 < 10 ms at 100k).",
     ])
     print("\n" + body)
     if not args.no_write:

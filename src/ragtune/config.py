@@ -70,6 +70,14 @@ class ModelsSettings(_Section):
     registry: dict[str, ModelEntry] = Field(default_factory=dict)
 
 
+class EmbeddingSettings(_Section):
+    """How the embedder runs: a name in ``ragtune.embedding.BACKENDS`` (torch, torch-bf16, onnx, onnx-int8)
+    or ``auto``, the fastest that keeps retrieval quality (checked against the table when first used).
+    A knowledge base remembers the backend it was built with and refuses one whose vectors disagree."""
+
+    backend: str = Field("auto", min_length=1)
+
+
 class ChunkingSettings(_Section):
     max_tokens: int = Field(200, ge=16, le=8192)
     overlap_tokens: int = Field(32, ge=0)
@@ -230,6 +238,8 @@ class ServeSettings(_Section):
     cors_origins: list[str] = Field(default_factory=list)
     trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
     query_rewrite: Literal["generate", "none"] = "generate"  # RAG follow-ups: standalone question first
+    # llama.cpp contexts, so this many answers decode at once (threads shared between them); 1: one at a time
+    parallel: int = Field(1, ge=1, le=32)
 
     @field_validator("api_keys", "read_only_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -241,6 +251,7 @@ class ServeSettings(_Section):
 class Settings(_Section):
     data_dir: Path = Path(".ragtune")
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -3,8 +3,13 @@
 Everything lives under ``<data_dir>/kbs/<name>/``: ``kb.json`` (what built it) and the store's
 files (for the built-in LanceDB backend: the table and the version record). A KB remembers its
 embedder; opening it with another one is an error, since vectors from two models cannot be
-compared. It also remembers its store backend (``store.backend`` when it was created; ``lance``
-for knowledge bases made before the setting existed) and talks to it only through ``Store``.
+compared. It remembers the embedding backend too (``embedding_backend``; ``torch`` for knowledge
+bases made before the record): another backend may search and extend it only if its vectors mix
+with the recorded one's (``ragtune.embedding.mixable``: cosine above 0.99 on the same texts), so a
+KB built with ``torch`` runs its queries through the faster ``onnx``, while ``onnx-int8`` (the
+default for new knowledge bases) keeps knowledge bases of its own. It also remembers its store
+backend (``store.backend`` when it was created; ``lance`` for knowledge bases made before the
+setting existed) and talks to it only through ``Store``.
 A server-backed store (``postgres``) keeps its data on the server; kb.json then records the
 server's URL without its password (``store_url``), and ``kb.json`` is all there is under the folder.
 """
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import Settings
-from ragtune.embedding import Embedder, get_embedder
+from ragtune.embedding import Embedder, fastest_mixing, get_embedder, mixable, resolve_backend
 from ragtune.errors import DataError, KnowledgeBaseError
 from ragtune.files import dir_size
 from ragtune.ingest.sync import IngestReport, sync_paths
@@ -65,10 +70,10 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"knowledge base {name!r} already exists; pick another name or delete it first")
         store_class(settings.store.backend)  # an unknown backend fails before anything is loaded or written
         spec = resolve(settings.models.embedder, settings)
-        emb = get_embedder(spec)
+        emb = get_embedder(spec, settings.embedding.backend)  # cheap: the size is read from the folder
         meta = {"name": name, "description": description, "created": time.time(),
                 "embedder": spec.name, "embedder_path": spec.path, "embedder_fingerprint": spec.fingerprint(),
-                "dim": emb.dim, "chunking": settings.chunking.model_dump()}
+                "embedding_backend": emb.backend_name, "dim": emb.dim, "chunking": settings.chunking.model_dump()}
         return cls._make(settings, name, meta)
 
     @classmethod
@@ -83,7 +88,8 @@ class KnowledgeBase:
         fresh = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
         try:
-            open_store(backend, root, int(meta["dim"]), url)
+            if url:  # a server is checked now; a local store makes its files when first opened
+                open_store(backend, root, int(meta["dim"]), url)
         except BaseException:
             if fresh:
                 shutil.rmtree(root, ignore_errors=True)
@@ -104,7 +110,7 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"knowledge base {dst!r} already exists; pick another name or delete it first")
         store_class(settings.store.backend)
         v = source.version()
-        keep = ("embedder", "embedder_path", "embedder_fingerprint", "dim", "chunking")
+        keep = ("embedder", "embedder_path", "embedder_fingerprint", "embedding_backend", "dim", "chunking")
         meta = {"name": dst, "description": source.meta.get("description", "") if description is None else description,
                 "created": time.time(), **{k: source.meta[k] for k in keep if k in source.meta},
                 "copied_from": {"kb": src, "version": v}}
@@ -152,8 +158,24 @@ class KnowledgeBase:
                     f"knowledge base {self.name!r} was built with embedder {self.meta['embedder']} "
                     f"({self.meta['embedder_path']}), whose files have changed; re-create the knowledge base"
                 )
-            self._embedder = get_embedder(spec)
+            self._embedder = get_embedder(spec, self.embedding_backend())
         return self._embedder
+
+    def embedding_backend(self) -> str:
+        """The backend this knowledge base embeds with now: ``embedding.backend`` when set and its vectors
+        mix with the recorded backend's (else an error); unset (``auto``), the fastest installed backend
+        whose vectors mix with the recorded one's."""
+        recorded = self.meta.get("embedding_backend", "torch")  # made before the record: sentence-transformers
+        configured = self.settings.embedding.backend
+        if configured == "auto":
+            return fastest_mixing(recorded)
+        use = resolve_backend(configured)
+        if not mixable(use, recorded):
+            raise KnowledgeBaseError(
+                f"knowledge base {self.name!r} was built with embedding backend {recorded}, whose vectors do not "
+                f"mix with {use}'s (their cosine on the same texts falls below 0.99); use embedding.backend = "
+                f"{recorded} (or auto) for it, or re-create the knowledge base with {use}")
+        return use
 
     @property
     def store(self) -> Store:
@@ -229,7 +251,8 @@ class KnowledgeBase:
         docs = self.store.documents()
         versions = self.store.versions()
         return {"name": self.name, "description": self.meta.get("description", ""),
-                "embedder": self.meta["embedder"], "dim": self.meta["dim"], "version": versions[-1].version,
+                "embedder": self.meta["embedder"], "embedding_backend": self.meta.get("embedding_backend", "torch"),
+                "dim": self.meta["dim"], "version": versions[-1].version,
                 "versions": len(versions), "sources": len(docs), "documents": sum(d["documents"] for d in docs),
                 "chunks": self.store.count(), "size_bytes": self._size(), "created": self.meta["created"],
                 "path": str(self.root), "store": self.meta.get("store", DEFAULT_BACKEND)}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from ragtune import __version__
 from ragtune.cli import ask as ask_cmd
@@ -87,7 +88,7 @@ def main() -> None:
     try:
         app()
     except RagtuneError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)  # keeps [extra]
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

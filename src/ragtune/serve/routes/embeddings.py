@@ -37,7 +37,7 @@ def _embedder(settings, model: str):
     name = model.removeprefix("rag:")
     if name in list_kbs(settings):
         return open_kb(settings, name).embedder
-    return get_embedder(resolve(settings.models.embedder, settings))
+    return get_embedder(resolve(settings.models.embedder, settings), settings.embedding.backend)
 
 
 @router.post("/v1/embeddings")
