@@ -178,15 +178,21 @@ def _offset_windows(
     n = len(offsets)
     starts_word = [i == 0 or offsets[i][0] > offsets[i - 1][1] for i in range(n)] + [True]
     slack = max(1, max_tokens // 4)
+
+    # Tokens start..cut-1, up to where the next token starts: characters that make no token
+    # (control and format characters such as U+200D) between two windows are kept, not dropped.
+    def span(start: int, cut: int) -> str:
+        return text[0 if start == 0 else offsets[start][0] : len(text) if cut >= n else offsets[cut][0]]
+
     pieces, start = [], 0
     while start < n:
         end = min(n, start + max_tokens)
         # Prefer ending between two words, if one is close enough.
         cut = next((j for j in range(end, max(start + 1, end - slack) - 1, -1) if starts_word[j]), end)
-        piece = text[offsets[start][0] : offsets[cut - 1][1]]
+        piece = span(start, cut)
         while cut - start > 1 and count(piece) > max_tokens:  # re-tokenising a slice can differ
             cut -= 1
-            piece = text[offsets[start][0] : offsets[cut - 1][1]]
+            piece = span(start, cut)
         pieces.append(piece.strip())
         if cut >= n:
             break

@@ -1,12 +1,16 @@
 """Errors in OpenAI's JSON shape, so OpenAI clients show the message instead of a parse failure.
 
 Every error response of the server is ``{"error": {"message", "type", "param", "code"}}`` with
-a one-line message that names the problem and the fix, like the rest of ragtune.
+a one-line message that names the problem and the fix, like the rest of ragtune. A 500 never
+shows an exception type or an absolute path (they help an attacker, not the client): a bug's
+500 says only its incident id, whose traceback is in the server log; an engine's 500 keeps its
+message with each path cut to the file's name.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -18,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ragtune.errors import ConfigError, EngineError, KnowledgeBaseError, ModelNotFoundError, RagtuneError
 
 _log = logging.getLogger("ragtune.serve")
+# An absolute file path (not the path of a URL: no word character, '.', ':', '/' or '~' before it)
+_ABS_PATH = re.compile(r"(?<![\w.:/~])/(?:[^\s/'\"(),;:]+/)+(?=[^\s/'\"(),;:])")
 
 TYPES = {
     400: "invalid_request_error",
@@ -74,6 +80,23 @@ def error_body(
     }
 
 
+def without_paths(message: str) -> str:
+    """``message`` with every absolute file path cut to the file's name::
+
+        >>> without_paths("could not load /home/me/models/x.gguf: bad magic; see http://host/v1/docs")
+        'could not load x.gguf: bad magic; see http://host/v1/docs'
+    """
+    return _ABS_PATH.sub("", message)
+
+
+def internal_error(e: BaseException, what: str = "internal error") -> APIError:
+    """The 500 of a bug: logged with its traceback under a new incident id, which is all the body says."""
+    incident = uuid.uuid4().hex[:12]
+    _log.error("%s, incident %s", what, incident, exc_info=e)
+    return APIError(500, f"{what} (incident {incident}); this is a bug in ragtune: report it with the server "
+                    "log lines of this incident", "internal_error")
+
+
 def from_ragtune(e: RagtuneError) -> APIError:
     """The HTTP status for an error ragtune raised on purpose (a user mistake unless it says otherwise)."""
     msg = str(e)
@@ -84,7 +107,7 @@ def from_ragtune(e: RagtuneError) -> APIError:
     if isinstance(e, KnowledgeBaseError) and "being changed by another process" in msg:
         return APIError(409, msg, "kb_busy")
     if isinstance(e, EngineError) and "n_ctx" not in msg:
-        return APIError(500, msg, "engine_error")
+        return APIError(500, without_paths(msg), "engine_error")  # model files are named by their paths
     return APIError(400, msg, "config_error" if isinstance(e, ConfigError) else None)
 
 
@@ -134,12 +157,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
-        # The body names no exception type and no path (they help an attacker, not the client);
-        # the server log has the traceback under the same incident id.
-        incident = uuid.uuid4().hex[:12]
-        _log.error("internal error, incident %s", incident, exc_info=e)
-        return JSONResponse(
-            error_body(500, f"internal error (incident {incident}); this is a bug in ragtune: report it with "
-                       "the server log lines of this incident", "internal_error"),
-            status_code=500,
-        )
+        return internal_error(e).response()

@@ -17,7 +17,7 @@ from ragtune.config import IngestSettings
 from ragtune.errors import IngestError
 from ragtune.ingest.loaders.base import decode
 from ragtune.ingest.loaders.registry import register_loader
-from ragtune.ingest.loaders.rows import Row, rows_to_docs
+from ragtune.ingest.loaders.rows import Row, names, rows_to_docs
 from ragtune.types import Document
 
 _CSV_LIMIT_LOCK = threading.Lock()  # csv.field_size_limit is one setting for the whole process
@@ -52,7 +52,7 @@ def _csv_rows(path: Path, text: str, settings: IngestSettings) -> list[Row]:
         header = next(reader)
         if col not in header:
             raise IngestError(
-                f"{path}: no column '{col}' (columns: {', '.join(header)}); set ingest.csv_text_column "
+                f"{path}: no column '{col}' (columns: {names(header)}); set ingest.csv_text_column "
                 "to the column that holds the text"
             )
         rows = []

@@ -162,6 +162,9 @@ def load_html(path: Path, data: bytes, settings: IngestSettings) -> list[Documen
             f"{path}: elements nest more than {limit} levels deep (ingest.html_max_depth = {limit}); close the "
             "page's open tags or raise ingest.html_max_depth"
         ) from None
+    except AssertionError as e:  # Python's parser asserts on a malformed <![...[ section (e.g. <![DATA[)
+        why = " ".join(str(e).split())[:120]
+        raise IngestError(f"{path}: malformed HTML the parser cannot read ({why}); fix the page or remove it") from None
     text = normalize_text("".join(parser.parts))
     title = " ".join("".join(parser.title_parts).split()) or " ".join("".join(parser.h1_parts).split())
     return whole_file(path, text, title or path.stem, "html")

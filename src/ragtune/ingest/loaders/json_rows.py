@@ -2,13 +2,15 @@
 
 Nesting deeper than ``ingest.json_max_depth``, and a .json file or a .jsonl line larger than
 ``ingest.json_max_mb`` (parsed JSON takes several times its size in memory), are refused in one
-line before parsing.
+line before parsing; so are, after it, numbers longer than Python reads and lone ``\\udXXX``
+escapes (half a UTF-16 pair: valid JSON, but no text that UTF-8 can store).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from ragtune.types import Document
 
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def json_depth(text: str) -> int:
@@ -31,8 +34,8 @@ def json_depth(text: str) -> int:
 
 
 def _parse_json(path: Path, where: str, text: str, settings: IngestSettings) -> Any:
-    """``json.loads`` that refuses, in one line, text over ``ingest.json_max_mb`` or nesting deeper
-    than ``ingest.json_max_depth``.
+    """``json.loads`` that refuses, in one line, text over ``ingest.json_max_mb``, nesting deeper
+    than ``ingest.json_max_depth``, a number Python will not read and a lone surrogate escape.
 
     The parser recurses once per level, so a file nested 10,000 deep would end in a
     RecursionError; the depth is checked first, from the brackets alone.
@@ -50,9 +53,21 @@ def _parse_json(path: Path, where: str, text: str, settings: IngestSettings) -> 
         raise IngestError(f"{path}: {where} nests {depth} levels deep, more than ingest.json_max_depth = "
                           f"{limit}; {fix}")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         raise IngestError(f"{path}: {where} nests too deep for the JSON parser; {fix}") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # not a syntax error: an integer past Python's limit on digits
+        raise IngestError(f"{path}: {where} has a number of more than {sys.get_int_max_str_digits()} digits; "
+                          "write it as a string or remove it") from None
+    if _SURROGATE_ESCAPE.search(text):  # a pair such as \ud83d\ude00 decodes to one character: check
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise IngestError(f"{path}: {where} has a lone surrogate escape (\\ud800-\\udfff without its "
+                              "pair), which is not text; fix that string or remove it") from None
+    return value
 
 
 def load_json(path: Path, data: bytes, settings: IngestSettings) -> list[Document]:

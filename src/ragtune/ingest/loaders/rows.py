@@ -17,6 +17,11 @@ from ragtune.types import Document
 Row = tuple[str, int, dict[str, Any]]  # (where, for messages; row number; fields)
 
 
+def names(keys: Any) -> str:
+    """Field or column names for a one-line message: a line break inside a name becomes a space."""
+    return ", ".join(" ".join(str(k).split()) for k in keys)
+
+
 def rows_to_docs(
     path: Path, rows: list[Row], text_key: str, setting: str,
     settings: IngestSettings, source_type: str,
@@ -30,7 +35,7 @@ def rows_to_docs(
     ids: dict[str, str] = {}
     for where, row, obj in rows:
         if text_key not in obj or obj[text_key] is None:
-            fields = ", ".join(str(k) for k in obj) or "none"
+            fields = names(obj) or "none"
             raise IngestError(
                 f"{path}: {where} has no '{text_key}' field (it has: {fields}); set {setting} to the "
                 "field that holds the text"
