@@ -8,8 +8,10 @@ import sys
 
 from typer.testing import CliRunner
 
-from ragtune.cli.common import complete_mode
+from ragtune.cli.common import complete_compare_mode, complete_mode
 from ragtune.cli.main import app
+from ragtune.evaluate.experiment import CLS_MODES, CLS_VARIANTS
+from ragtune.evaluate.modes import QA_MODES, QA_VARIANTS
 from ragtune.pipeline import MODES
 from ragtune.runlog import RunLog
 
@@ -39,6 +41,21 @@ def test_kb_names_complete_from_the_data_folder(tmp_path):
     assert _complete([*base, "search", "x", "--kb"], "") == ["faq", "handbook", "hr-policies"]
     assert _complete([*base, "delete", "--kb"], "f") == ["faq"]
     assert _complete(["--data-dir", str(tmp_path / "none"), "ask", "q", "--kb"], "") == []
+    # the other commands that take a KB name: train --kb, kb info/delete NAME, kb copy SRC
+    for recipe in ("sft", "cpt", "raft", "synth", "run"):
+        assert _complete([*base, "train", recipe, "--kb"], "h") == ["handbook", "hr-policies"], recipe
+    assert _complete([*base, "kb", "info"], "") == ["faq", "handbook", "hr-policies"]
+    assert _complete([*base, "kb", "delete"], "hr") == ["hr-policies"]
+    assert _complete([*base, "kb", "copy"], "f") == ["faq"]
+    assert _complete([*base, "kb", "copy", "faq"], "") == []  # the new name (DST) is not an existing KB
+
+
+def test_comparison_modes_complete_on_runs_show():
+    every = [*QA_MODES, *QA_VARIANTS, *(m for m in CLS_MODES + CLS_VARIANTS if m not in QA_MODES)]
+    assert _complete(["runs", "show", "abc123", "--answers", "--mode"], "") == every
+    assert _complete(["runs", "show", "abc123", "--mode"], "rag/") == [m for m in QA_VARIANTS if m.startswith("rag/")]
+    assert set(complete_compare_mode("ft")) == {"ft", "ft+rag", "ft/embedder"}
+    assert complete_compare_mode("zero") == ["zero-shot"] and complete_compare_mode("nope") == []
 
 
 def test_a_table_piped_to_a_file_is_not_cut_at_80_columns(tmp_path):

@@ -99,6 +99,11 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+# The model kinds training can load (``hf_model_dir``): a Hugging Face folder, or a GGUF file dequantised
+# to a float copy. ``ragtune compare`` checks its generator against this before any work.
+TRAINABLE_KINDS = ("hf", "gguf")
+
+
 def hf_model_dir(spec: ModelSpec) -> Path:
     """A folder that ``from_pretrained`` can read for this model: the HF folder itself or the GGUF cache."""
     if spec.kind == "hf":

@@ -69,6 +69,15 @@ def complete_mode(incomplete: str) -> list[str]:
     return [m for m in MODES if m.startswith(incomplete)]
 
 
+def complete_compare_mode(incomplete: str) -> list[str]:
+    """``--mode`` values of a comparison's answers (``runs show --answers``): every QA and classification mode."""
+    from ragtune.evaluate.experiment import CLS_MODES, CLS_VARIANTS  # lazy: the evaluate layer only when completing
+    from ragtune.evaluate.modes import QA_MODES, QA_VARIANTS  # lazy: as above
+
+    names = dict.fromkeys(QA_MODES + QA_VARIANTS + CLS_MODES + CLS_VARIANTS)  # in table order, once each
+    return [m for m in names if m.startswith(incomplete)]
+
+
 def complete_kb(ctx: typer.Context, incomplete: str) -> list[str]:
     """Knowledge-base names in the data folder (from ``--data-dir``/``--config`` as typed so far)."""
     from ragtune.kb import list_kbs  # lazy: the store layer only when completing a KB name

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragtune.cli.common import complete_kb, console, err, parse_filters, print_json, settings_from
+from ragtune.ingest.sync import check_paths
 from ragtune.kb import KnowledgeBase, list_kbs, open_kb
 
 app = typer.Typer(help="Create, inspect and delete knowledge bases.", no_args_is_help=True)
@@ -53,7 +54,8 @@ def create(ctx: typer.Context, name: str = typer.Argument(..., help="Name: lette
 
 
 @app.command("copy")
-def copy(ctx: typer.Context, src: str = typer.Argument(..., help="The knowledge base to copy."),
+def copy(ctx: typer.Context, src: str = typer.Argument(..., help="The knowledge base to copy.",
+                                                 autocompletion=complete_kb),
          dst: str = typer.Argument(..., help="Name of the new knowledge base."),
          store: str = typer.Option(None, "--store", help=_STORE_HELP)):
     """Copy the current version of a knowledge base, with its embedder, into a new one (another store)."""
@@ -81,7 +83,8 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 
 
 @app.command("info")
-def info(ctx: typer.Context, name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+def info(ctx: typer.Context, name: str = typer.Argument(..., help="Knowledge base name.", autocompletion=complete_kb),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
          documents: bool = typer.Option(False, "--documents", help="Also list every source document."),
          versions: bool = typer.Option(False, "--versions", help="Also list every version.")):
     """Show a knowledge base: counts, size, where it is stored, versions, documents."""
@@ -111,7 +114,9 @@ def info(ctx: typer.Context, name: str, as_json: bool = typer.Option(False, "--j
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
+def delete(ctx: typer.Context,
+           name: str = typer.Argument(..., help="Knowledge base name.", autocompletion=complete_kb),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
     """Delete a knowledge base and all its versions."""
     s = settings_from(ctx)
     if not yes and not typer.confirm(f"delete knowledge base {name!r} and all its versions?"):
@@ -141,6 +146,7 @@ def ingest(ctx: typer.Context,
     if create:
         KnowledgeBase.create(s, kb, exist_ok=True)
     kbo = open_kb(s, kb)
+    check_paths(paths)  # a wrong path fails before the store (lancedb) and the embedder load
     before = kbo.store.version()
     try:
         rep = kbo.ingest(list(paths), sync=sync, show_progress=not as_json)

@@ -7,7 +7,7 @@ import datetime as dt
 import typer
 from rich.table import Table
 
-from ragtune.cli.common import console, print_json, settings_from
+from ragtune.cli.common import complete_compare_mode, console, print_json, settings_from
 from ragtune.errors import RagtuneError
 from ragtune.evaluate.store import load_answers
 from ragtune.runlog import RunLog
@@ -35,7 +35,8 @@ def list_(ctx: typer.Context, kind: str = typer.Option(None, "--kind", help="ing
 @app.command("show")
 def show(ctx: typer.Context, run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
          answers: bool = typer.Option(False, "--answers", help="For comparisons: list every stored answer."),
-         mode: str = typer.Option(None, "--mode", help="With --answers: only this mode."),
+         mode: str = typer.Option(None, "--mode", help="With --answers: only this mode.",
+                                  autocompletion=complete_compare_mode),
          limit: int = typer.Option(20, "--limit", help="With --answers: how many."),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Show one run: its config, library versions, result and metrics."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from ragtune.cli.common import console, print_json, settings_from
+from ragtune.cli.common import complete_kb, console, print_json, settings_from
 from ragtune.errors import ConfigError
 from ragtune.kb import kb_chunks
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
@@ -151,14 +151,14 @@ DATA = typer.Option(..., "--data", "-d", help="Training file(s): JSONL question/
                     "chat messages (repeatable).")
 VAL = typer.Option(None, "--val-data", help="Validation file(s); default: a seeded --val-fraction split.")
 NAME = typer.Option(..., "--name", "-n", help="Name of the trained model (see: ragtune models list).")
-KB = typer.Option(None, "--kb", help="Use the chunks of this knowledge base.")
+KB = typer.Option(None, "--kb", help="Use the chunks of this knowledge base.", autocompletion=complete_kb)
 
 
 @app.command("sft")
 @_with_training_flags
 def sft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_data: list[Path] = VAL,
             kb: str = typer.Option(None, "--kb", help="Also train on the text of this knowledge base's chunks "
-                                   "(continued pre-training mixed in)."),
+                                   "(continued pre-training mixed in).", autocompletion=complete_kb),
             corpus: list[Path] = typer.Option(None, "--corpus", help="Also train on these files' text, chunked "
                                               "like ingest (instead of --kb)."),
             cfg: Any = None, opts: Any = None):

@@ -16,14 +16,15 @@ from ragtune.evaluate.qa import QARunner
 from ragtune.evaluate.report import render_report
 from ragtune.evaluate.results import DEFAULT_PRIMARY, ComparisonResults
 from ragtune.evaluate.stats import summarize
+from ragtune.evaluate.validate import check_models
 from ragtune.evaluate.workspace import Workspace
 from ragtune.runlog import RunLog
 
 
-def experiment_settings(settings: Settings, exp: ExperimentConfig, ws: Workspace) -> Settings:
+def experiment_settings(settings: Settings, exp: ExperimentConfig, data_dir: Path) -> Settings:
     """The user's settings + the experiment's [settings], on the experiment's own data folder."""
     tree = settings.dump()
-    tree["data_dir"] = str(ws.data_dir)
+    tree["data_dir"] = str(data_dir)
     for item in exp.setting_overrides():
         k, v = item.split("=", 1)
         _set_path(tree, k, _parse_value(v), f"experiment {exp.name} [settings] {k}")
@@ -52,10 +53,11 @@ def run_comparison(exp: ExperimentConfig, settings: Settings, show_progress: boo
     import shutil
 
     ws_root = Path(settings.data_dir) / "experiments" / exp.name
+    s = experiment_settings(settings, exp, Workspace.data_dir_of(ws_root))
+    check_models(exp, s)  # a mode the models cannot run fails now, before anything is built or removed
     if fresh and ws_root.exists():
         shutil.rmtree(ws_root)
     ws = Workspace(ws_root)
-    s = experiment_settings(settings, exp, ws)
     cfg: dict[str, Any] = {"experiment": exp.model_dump(mode="json"), "settings": s.dump()}
     if quick:
         cfg["quick"] = True

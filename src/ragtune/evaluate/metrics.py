@@ -4,6 +4,10 @@ Every per-item score is a fraction in [0, 1] (or a cosine in [-1, 1]); reports m
 for display, the way the SQuAD script prints its numbers. Nothing here loads a model: the
 semantic score takes vectors so the caller decides which embedder made them.
 
+Hand-written on purpose: each is a few lines checked against its source (the SQuAD script's
+normalisation, for one), where a library version (Hugging Face ``evaluate``, RAGAS) would pull in a
+dependency tree, or a judge model, for one function.
+
 Example:
     >>> normalize_answer("The  Eiffel-Tower!")
     'eiffeltower'

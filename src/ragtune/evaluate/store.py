@@ -11,15 +11,20 @@ from ragtune.evaluate.results import ComparisonResults
 from ragtune.runlog import RunLog
 
 
-def load_answers(settings: Settings, run_id: str, mode: str | None = None, limit: int | None = 20,
-                 item: str | None = None) -> list[dict[str, Any]]:
+def load_results(settings: Settings, run_id: str) -> ComparisonResults:
+    """The results.json of comparison ``run_id`` (a unique prefix is enough)."""
     run = RunLog(settings.data_dir).get(run_id)
     if run is None or run["kind"] != "compare":
         raise RagtuneError(f"run {run_id!r} is not a comparison; answers are kept for `ragtune compare` runs")
     path = Path((run.get("result") or {}).get("results", ""))
     if not path.is_file():
         raise RagtuneError(f"run {run_id} has no results.json (it did not finish); run the comparison again")
-    res = ComparisonResults.load(path)
+    return ComparisonResults.load(path)
+
+
+def load_answers(settings: Settings, run_id: str, mode: str | None = None, limit: int | None = 20,
+                 item: str | None = None) -> list[dict[str, Any]]:
+    res = load_results(settings, run_id)
     if mode and mode not in res.mode_names:
         raise RagtuneError(f"run {run_id} has no mode {mode!r}; it has {', '.join(res.mode_names)}")
     rows = []

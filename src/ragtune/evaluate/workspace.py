@@ -28,9 +28,14 @@ def fingerprint(*parts: Any) -> str:
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.data_dir = self.root / "data"
+        self.data_dir = self.data_dir_of(self.root)
         (self.root / "stages").mkdir(parents=True, exist_ok=True)
         (self.root / "answers").mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def data_dir_of(root: Path) -> Path:
+        """The data folder (knowledge bases, trained models) of the workspace at ``root``, without creating it."""
+        return Path(root) / "data"
 
     # ---- stages ---------------------------------------------------------------------------
     def stage(self, name: str, fp: str) -> dict[str, Any] | None:

@@ -9,12 +9,15 @@ them again; an endpoint that ignores them answers free text, so the caller check
 ``GenParams.json_schema`` goes out as OpenAI's ``response_format``.
 
 Connection failures and timeouts are retried (``httpx.HTTPTransport(retries=...)`` retries a
-failed connect; a timeout or a 429/5xx answer is retried here, with a short backoff), and
-an error that remains is one line naming the endpoint.
+failed connect; a timeout or a 429/5xx answer is retried here, with a short backoff, streamed
+or not: a stream only until its first piece of answer has gone out), and an error that remains
+is one line naming the endpoint. The loop is ours because httpx retries only connects and the
+``openai`` client (which retries) is not a dependency of the package.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -28,13 +31,15 @@ from ragtune.generate.base import Generation, GenParams, Message, check_choices,
 from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
 
+RETRY_STATUS = (429, 500, 502, 503, 504)  # answers worth asking again: rate-limited, overloaded, restarting
+
 
 @register_engine("http", auto_for=("http",))
 class HttpEngine:
     name = "http"
 
     def __init__(self, spec: ModelSpec, settings: GenerationSettings, adapter: str | None = None,
-                 timeout: float = 120.0, retries: int = 2):
+                 timeout: float = 120.0, retries: int = 2, backoff: float = 0.5):
         if adapter:
             raise EngineError("an HTTP endpoint cannot load a local adapter; serve the adapter there instead")
         self.spec = spec
@@ -45,7 +50,7 @@ class HttpEngine:
             if not key:
                 raise EngineError(f"model {spec.name!r} needs an API key in ${spec.api_key_env}; export it")
             headers["Authorization"] = f"Bearer {key}"
-        self.retries = retries
+        self.retries, self.backoff = retries, backoff  # attempt n waits backoff * 2**n before the next
         self.client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
                                    transport=httpx.HTTPTransport(retries=retries))
         self.constrains = True  # False once the endpoint refused the choice fields
@@ -92,20 +97,26 @@ class HttpEngine:
         return EngineError(f"endpoint {self.spec.base_url} failed: {' '.join(why.split())}; "
                            "check base_url, the model name and the key")
 
+    def _may_retry(self, attempt: int) -> bool:
+        """Whether a failed attempt (counted from 0) is followed by another; if so, wait the backoff first."""
+        if attempt >= self.retries:
+            return False
+        time.sleep(self.backoff * 2**attempt)
+        return True
+
     def _post(self, body: dict) -> httpx.Response:
         """POST, retrying timeouts and 429/5xx answers ``self.retries`` times with a short backoff."""
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():
             try:
                 r = self.client.post(self.url, json=body)
-                if r.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
-                    time.sleep(0.5 * 2**attempt)
-                    continue
-                r.raise_for_status()
-                return r
             except httpx.TimeoutException:
-                if attempt >= self.retries:
-                    raise
-                time.sleep(0.5 * 2**attempt)
+                if self._may_retry(attempt):
+                    continue
+                raise
+            if r.status_code in RETRY_STATUS and self._may_retry(attempt):
+                continue
+            r.raise_for_status()
+            return r
         raise AssertionError("unreachable")
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
@@ -130,29 +141,44 @@ class HttpEngine:
             yield g
             return
         t0 = time.perf_counter()
-        pieces: list[str] = []
-        finish = "stop"
-        usage: dict = {}
-        try:
-            with self.client.stream("POST", self.url, json=self._body(messages, params, True)) as r:
-                r.raise_for_status()
-                for line in r.iter_lines():
-                    if not line.startswith("data:"):
+        body = self._body(messages, params, True)
+        for attempt in itertools.count():
+            pieces: list[str] = []
+            finish = "stop"
+            usage: dict = {}
+            try:
+                with self.client.stream("POST", self.url, json=body) as r:
+                    if r.status_code in RETRY_STATUS and attempt < self.retries:
+                        r.close()  # hand the connection back before waiting
+                        self._may_retry(attempt)
                         continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    data = json.loads(payload)
-                    usage = data.get("usage") or usage
-                    if not data.get("choices"):
-                        continue
-                    choice = data["choices"][0]
-                    piece = (choice.get("delta") or {}).get("content") or ""
-                    if piece:
-                        pieces.append(piece)
-                        yield piece
-                    finish = choice.get("finish_reason") or finish
-        except (httpx.HTTPError, ValueError) as e:
-            raise self._fail(e) from e
+                    if r.is_error:
+                        r.read()  # so that the error line can quote the endpoint's own message
+                    r.raise_for_status()
+                    for line in r.iter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        payload = line[5:].strip()
+                        if payload == "[DONE]":
+                            break
+                        data = json.loads(payload)
+                        usage = data.get("usage") or usage
+                        if not data.get("choices"):
+                            continue
+                        choice = data["choices"][0]
+                        piece = (choice.get("delta") or {}).get("content") or ""
+                        if piece:
+                            pieces.append(piece)
+                            yield piece
+                        finish = choice.get("finish_reason") or finish
+                break
+            except httpx.TimeoutException as e:
+                # Retried only while no piece has gone out: the caller may have shown the first pieces
+                # already, and a second request would repeat or contradict them. After that, the error ends it.
+                if not pieces and self._may_retry(attempt):
+                    continue
+                raise self._fail(e) from e
+            except (httpx.HTTPError, ValueError) as e:
+                raise self._fail(e) from e
         yield Generation("".join(pieces).strip(), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
                          finish, {"total_ms": (time.perf_counter() - t0) * 1e3})
