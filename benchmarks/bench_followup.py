@@ -8,7 +8,7 @@ answered with the first sentence of the article's first paragraph. Each follow-u
 (dense, k=3) in a knowledge base of the chosen articles' paragraphs with:
 
 - ``follow-up``: the follow-up as asked (what ``ragtune serve`` did before);
-- ``rewrite``: the generator's standalone rewrite (``ragtune.serve.conversation``, the default);
+- ``rewrite``: the generator's standalone rewrite (``ragtune.generate.conversation``, the default);
 - ``concat``: the previous user turn and the follow-up joined (a rewrite-free baseline);
 - ``original``: the SQuAD question itself (the upper bound).
 
@@ -63,8 +63,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from ragtune.generate.base import get_engine
+    from ragtune.generate.conversation import standalone_question
     from ragtune.registry import resolve
-    from ragtune.serve.conversation import standalone_question
 
     arts = split_articles()["bench"]
     paras, qs = questions_for(arts, args.articles, 100000, seed=0)

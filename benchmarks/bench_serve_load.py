@@ -1,19 +1,25 @@
-"""Serving under load: N concurrent clients ask while documents are uploaded through the API.
+"""Serving under load: N concurrent clients ask, for several ``serve.parallel`` settings side by side.
 
-Starts ``ragtune serve`` (a real uvicorn process on a loopback port) over a small knowledge base
-built from ``examples/knowledge``, then, all at once:
+Builds a small knowledge base from ``examples/knowledge``, then for each ``--parallel`` setting
+starts ``ragtune serve --set serve.parallel=P`` (a real uvicorn process on a loopback port) in
+turn and, once its models and contexts are loaded, all at once:
 
-- ``--clients`` threads each ask ``--questions`` questions of ``rag:load`` through
-  ``/v1/chat/completions`` (every other one streamed), recording latency, time to first token
-  and any error (a non-200 status or an error event in the stream);
-- one uploader adds ``--uploads`` new documents, each with a fact invented for it, and right
-  after each upload searches for that fact: the very next request must find the new document.
+- ``--clients`` threads each ask the same ``--questions`` questions of ``rag:load`` through
+  ``/v1/chat/completions`` as in every other round (every other one streamed; short answers of
+  ``--short-tokens`` and long ones of ``--long-tokens`` alternate, so a short one can queue behind
+  a long one), recording latency, time to first token and any error (a non-200 status or an error
+  event in the stream);
+- with ``--uploads N``, one uploader adds N new documents, each with a fact invented for it, and
+  right after each upload searches for that fact: the very next request must find the new
+  document (each round then starts from its own copy of the knowledge base).
 
-At the end every upload acknowledged by the server must be listed in the knowledge base and be
-found by a search for its fact; one that is not counts as lost. Targets: zero errors, zero lost.
-Bounded: every client stops at ``--time-limit`` seconds.
+Settings run in the order 1, 2, 4, 4, 2, 1 (``--rounds 2``; each round asks every question once),
+so a drift of the machine's load during the run falls on every setting alike. Throughput is
+answers per second of wall time summed over a setting's rounds; latencies are per answer.
+Bounded: every client stops at ``--time-limit`` seconds of a round.
 
-    .venv/bin/python benchmarks/bench_serve_load.py --clients 4 --questions 3 --uploads 5
+    .venv/bin/python benchmarks/bench_serve_load.py --clients 8 --questions 3
+    .venv/bin/python benchmarks/bench_serve_load.py --parallel 1 --clients 4 --uploads 5
     .venv/bin/python benchmarks/bench_serve_load.py --write     # also replace its section of RESULTS.md
 """
 
@@ -70,6 +76,8 @@ class Record:
     ttft: float | None = None
     tokens: int = 0
     error: str = ""
+    threads: float | None = None  # llama.cpp threads the answer started with (ragtune.timings.threads)
+    short: bool = False
 
 
 @dataclass
@@ -115,7 +123,7 @@ def build_kb(data_dir: Path, paragraphs: int) -> list[str]:
     return [q["question"] for q in qs if q["doc_id"] in ids]
 
 
-def start_server(data_dir: Path, port: int, max_tokens: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, max_tokens: int, parallel: int) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -128,6 +136,8 @@ def start_server(data_dir: Path, port: int, max_tokens: int) -> subprocess.Popen
         "retrieval.top_k=2",
         "--set",
         f"generation.max_tokens={max_tokens}",
+        "--set",
+        f"serve.parallel={parallel}",
         "serve",
         "--port",
         str(port),
@@ -162,7 +172,8 @@ def ask(client: httpx.Client, question: str, stream: bool, max_tokens: int) -> R
             r = client.post("/v1/chat/completions", json=body)
             ok = r.status_code == 200 and bool(r.json()["choices"][0]["message"]["content"])
             toks = r.json()["usage"]["completion_tokens"] if r.status_code == 200 else 0
-            return Record("ask", time.perf_counter() - t0, ok, None, toks, "" if ok else r.text[:200])
+            threads = r.json()["ragtune"]["timings"].get("threads") if r.status_code == 200 else None
+            return Record("ask", time.perf_counter() - t0, ok, None, toks, "" if ok else r.text[:200], threads)
         ttft, final, err = None, None, ""
         with client.stream("POST", "/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
@@ -181,7 +192,8 @@ def ask(client: httpx.Client, question: str, stream: bool, max_tokens: int) -> R
                     final = ev
         ok = final is not None and not err
         toks = final["ragtune"]["usage"]["completion_tokens"] if final else 0
-        return Record("ask-stream", time.perf_counter() - t0, ok, ttft, toks, err)
+        threads = final["ragtune"]["timings"].get("threads") if final else None
+        return Record("ask-stream", time.perf_counter() - t0, ok, ttft, toks, err, threads)
     except (httpx.HTTPError, ValueError, KeyError) as e:
         return Record("ask-stream" if stream else "ask", time.perf_counter() - t0, False, error=repr(e)[:200])
 
@@ -221,12 +233,21 @@ def uploader(base: str, n: int, gap_s: float, log: Log, acked: list[str], stop_a
             time.sleep(gap_s)
 
 
-def asker(base: str, questions: list[str], k: int, max_tokens: int, log: Log, stop_at: float) -> None:
+def requests_for(client: int, questions: list[str], k: int, short: int, long: int) -> list[tuple[str, int, bool]]:
+    """(question, max_tokens, stream) of one client, the same in every round: short and long answers
+    alternate, and so do streamed and whole ones (across clients too, so one question each mixes all four)."""
+    return [(questions[(client * 7 + j) % len(questions)], long if (client + j) % 2 == 0 else short,
+             (client // 2 + j) % 2 == 1) for j in range(k)]
+
+
+def asker(base: str, requests: list[tuple[str, int, bool]], short: int, log: Log, stop_at: float) -> None:
     with httpx.Client(base_url=base, timeout=600) as c:
-        for j in range(k):
+        for question, max_tokens, stream in requests:
             if time.monotonic() > stop_at:
                 break
-            log.add(ask(c, questions[(k * 7 + j) % len(questions)], stream=j % 2 == 1, max_tokens=max_tokens))
+            r = ask(c, question, stream=stream, max_tokens=max_tokens)
+            r.short = max_tokens == short
+            log.add(r)
 
 
 def lost_documents(base: str, acked: list[str]) -> list[str]:
@@ -241,23 +262,103 @@ def lost_documents(base: str, acked: list[str]) -> list[str]:
     return lost
 
 
+@dataclass
+class Round:
+    parallel: int
+    wall: float
+    log: Log
+    acked: list[str]
+    lost: list[str]
+    server_errors: list[str]
+
+
+def run_round(kb_data: Path, work: Path, parallel: int, a: argparse.Namespace, questions: list[str]) -> Round:
+    """One server with ``serve.parallel=parallel``: warm it, run the clients (and uploads), stop it."""
+    data = kb_data
+    if a.uploads:  # uploads change the knowledge base: each round starts from its own copy
+        data = work / f"round-{time.monotonic_ns()}" / "data"
+        shutil.copytree(kb_data, data)
+    port = free_port()
+    proc = start_server(data, port, a.long_tokens, parallel)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=300) as c:
+            ask(c, questions[0], False, 2)  # load the embedder, the engines and all their contexts
+        log, acked = Log(), []
+        stop_at = time.monotonic() + a.time_limit
+        threads = [
+            threading.Thread(target=asker, args=(base, requests_for(i, questions, a.questions, a.short_tokens,
+                                                                     a.long_tokens), a.short_tokens, log, stop_at))
+            for i in range(a.clients)
+        ]
+        if a.uploads:
+            threads.append(
+                threading.Thread(target=uploader, args=(base, a.uploads, a.upload_gap, log, acked, stop_at))
+            )
+        t0 = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t0
+        lost = lost_documents(base, acked) if a.uploads else []
+        metrics = httpx.get(f"{base}/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    five = [line for line in metrics.splitlines() if line.startswith("ragtune_requests_total") and 'status="5' in line]
+    return Round(parallel, wall, log, acked, lost, five)
+
+
+def order_of(settings: list[int], rounds: int) -> list[int]:
+    """1, 2, 4, 4, 2, 1 for two rounds: forward, then backward, and so on."""
+    return [p for r in range(rounds) for p in (settings if r % 2 == 0 else settings[::-1])]
+
+
+def summary(parallel: int, rounds: list[Round], uploads: bool) -> list:
+    records = [r for rd in rounds for r in rd.log.records]
+    asks = [r for r in records if r.kind in ("ask", "ask-stream")]
+    ok = [r for r in asks if r.ok]
+    wall = sum(rd.wall for rd in rounds)
+    lat = [r.seconds for r in ok]
+    short = [r.seconds for r in ok if r.short]
+    long = [r.seconds for r in ok if not r.short]
+    ttft = [r.ttft for r in ok if r.ttft is not None]
+    threads = [r.threads for r in ok if r.threads is not None]
+    errors = sum(not r.ok for r in records) + sum(len(rd.server_errors) for rd in rounds)
+    row = [parallel, f"{len(ok)} / {len(asks)}", round(wall, 1), round(len(ok) / wall, 3),
+           round(sum(r.tokens for r in asks) / wall, 1), f"{pct(lat, 50):.2f} / {pct(lat, 95):.2f}",
+           f"{pct(short, 50):.2f} / {pct(short, 95):.2f}", f"{pct(long, 50):.2f} / {pct(long, 95):.2f}",
+           f"{pct(ttft, 50):.2f}", f"{sum(threads) / len(threads):.2f}" if threads else "n/a", errors]
+    if uploads:
+        checks = [r for r in records if r.kind == "check"]
+        row += [f"{sum(len(rd.acked) for rd in rounds)} / {sum(r.kind == 'upload' for r in records)}",
+                f"{sum(r.ok for r in checks)} / {len(checks)}", sum(len(rd.lost) for rd in rounds)]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--questions", type=int, default=3, help="questions per client")
-    ap.add_argument("--uploads", type=int, default=5)
+    ap.add_argument("--parallel", default="1,2,4", help="serve.parallel settings, comma-separated")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds per setting, in alternating order")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--questions", type=int, default=3, help="questions per client and round")
+    ap.add_argument("--short-tokens", type=int, default=8, help="max_tokens of the short answers")
+    ap.add_argument("--long-tokens", type=int, default=64, help="max_tokens of the long answers")
+    ap.add_argument("--uploads", type=int, default=0, help="documents uploaded during each round")
     ap.add_argument("--upload-gap", type=float, default=1.0, help="seconds between uploads")
     ap.add_argument("--paragraphs", type=int, default=12, help="paragraphs in the starting knowledge base")
-    ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument(
-        "--time-limit", type=float, default=300.0, help="clients stop starting requests after this"
+        "--time-limit", type=float, default=300.0, help="clients stop starting requests after this, per round"
     )
     ap.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     ap.add_argument("--write", action="store_true", help="replace this benchmark's section of RESULTS.md")
     a = ap.parse_args()
+    settings = [int(x) for x in a.parallel.split(",") if x.strip()]
 
     work = Path(tempfile.mkdtemp(prefix="ragtune-serve-load-"))
     data = work / "data"
+    rounds: list[Round] = []
     try:
         t = time.perf_counter()
         questions = build_kb(data, a.paragraphs)
@@ -265,85 +366,49 @@ def main() -> None:
             f"knowledge base of {a.paragraphs} paragraphs built in {time.perf_counter() - t:.1f} s",
             flush=True,
         )
-        port = free_port()
-        proc = start_server(data, port, a.max_tokens)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            ask(httpx.Client(base_url=base, timeout=300), questions[0], False, 4)  # load the models
-            log, acked = Log(), []
-            stop_at = time.monotonic() + a.time_limit
-            threads = [
-                threading.Thread(
-                    target=asker, args=(base, questions, a.questions, a.max_tokens, log, stop_at)
-                )
-                for _ in range(a.clients)
-            ]
-            threads.append(
-                threading.Thread(target=uploader, args=(base, a.uploads, a.upload_gap, log, acked, stop_at))
-            )
-            t0 = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            wall = time.perf_counter() - t0
-            lost = lost_documents(base, acked)
-            metrics = httpx.get(f"{base}/metrics").text
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        for p in order_of(settings, a.rounds):
+            rd = run_round(data, work, p, a, questions)
+            rounds.append(rd)
+            print(f"parallel={p}: {sum(r.ok for r in rd.log.records)} ok in {rd.wall:.1f} s", flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    asks = log.of("ask", "ask-stream")
-    streams = [r for r in log.of("ask-stream") if r.ok and r.ttft is not None]
-    ups, checks = log.of("upload"), log.of("check")
-    errors = [r for r in log.records if not r.ok]
-    lat = [r.seconds for r in asks if r.ok]
-    tokens = sum(r.tokens for r in asks)
-    for line in metrics.splitlines():
-        if line.startswith("ragtune_requests_total") and 'status="5' in line:
-            errors.append(Record("server-5xx", 0, False, error=line))
-    rows = [
-        ["clients x questions", f"{a.clients} x {a.questions}"],
-        ["chat requests (ok / all)", f"{sum(r.ok for r in asks)} / {len(asks)}"],
-        ["uploads acknowledged / attempted", f"{len(acked)} / {len(ups)}"],
-        ["wall time (s)", round(wall, 1)],
-        ["throughput (answers/s)", round(len(lat) / wall, 3)],
-        ["throughput (completion tokens/s)", round(tokens / wall, 1)],
-        ["answer latency p50 / p95 (s)", f"{pct(lat, 50):.2f} / {pct(lat, 95):.2f}"],
-        [
-            "time to first token p50 / p95, streamed (s)",
-            f"{pct([r.ttft for r in streams], 50):.2f} / {pct([r.ttft for r in streams], 95):.2f}",
-        ],
-        [
-            "upload latency p50 / max (s)",
-            f"{pct([r.seconds for r in ups], 50):.2f} / {max([r.seconds for r in ups] or [0]):.2f}",
-        ],
-        ["new document found by the next request", f"{sum(r.ok for r in checks)} / {len(checks)}"],
-        ["errors", len(errors)],
-        ["lost documents", len(lost)],
-    ]
+    head = ["serve.parallel", "answers ok / all", "wall (s)", "answers/s", "completion tokens/s",
+            "latency p50 / p95 (s)", "short answers p50 / p95 (s)", "long answers p50 / p95 (s)",
+            "first token p50, streamed (s)", "threads per answer (mean)", "errors"]
+    if a.uploads:
+        head += ["uploads acked / tried", "new document found next", "lost documents"]
+    rows = [summary(p, [rd for rd in rounds if rd.parallel == p], bool(a.uploads)) for p in settings]
+    cmd = (f"`bench_serve_load.py --parallel {a.parallel} --rounds {a.rounds} --clients {a.clients} "
+           f"--questions {a.questions} --short-tokens {a.short_tokens} --long-tokens {a.long_tokens}"
+           + (f" --uploads {a.uploads}" if a.uploads else "") + "`")
+    order = ", ".join(map(str, order_of(settings, a.rounds)))
     body = "\n\n".join(
         [
             header(
-                f"`bench_serve_load.py --clients {a.clients} --questions {a.questions} --uploads {a.uploads} "
-                f"--max-tokens {a.max_tokens}`: `ragtune serve` (uvicorn, one process) on loopback, "
-                f"the bundled SmolLM2-135M Q4_1 on llama.cpp, a knowledge base of {a.paragraphs} SQuAD "
-                "paragraphs, two passages per prompt. Generation is serialised on the one llama.cpp context, "
-                "so latency grows with the number of clients while throughput stays that of one engine."
+                f"{cmd}: `ragtune serve` (uvicorn, one process) on loopback, the bundled SmolLM2-135M Q4_1 on "
+                f"llama.cpp (with the reader adapter, as `rag` answers by default), a knowledge base of "
+                f"{a.paragraphs} SQuAD paragraphs, two passages per prompt; {a.clients} clients each asking "
+                f"{a.questions} questions per round (short answers of {a.short_tokens} tokens and long ones of "
+                f"{a.long_tokens} alternating), settings in the order {order}, "
+                "one fresh server per round. generation.threads is automatic (the cores not busy elsewhere), "
+                "split between the answers decoding at once."
             ),
-            table(["measure", "value"], rows),
+            table(head, rows),
+            "Rounds in the order run (serve.parallel: wall seconds): "
+            + ", ".join(f"{rd.parallel}: {rd.wall:.1f}" for rd in rounds) + ".",
         ]
     )
+    errors = [r for rd in rounds for r in rd.log.records if not r.ok]
     if errors:
         body += "\n\nErrors:\n\n" + "\n".join(f"- {r.kind}: {r.error}" for r in errors[:10])
-    if lost:
-        body += "\n\nLost documents: " + ", ".join(lost)
+    five = [line for rd in rounds for line in rd.server_errors]
+    if five:
+        body += "\n\nServer 5xx:\n\n" + "\n".join(f"- {line}" for line in five[:10])
     print(body)
     if a.write:
-        write_section("Serving under load (bench_serve_load.py)", body)
+        write_section("Serving: parallel llama.cpp contexts (bench_serve_load.py)", body)
 
 
 if __name__ == "__main__":

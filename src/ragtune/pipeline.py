@@ -6,6 +6,11 @@ Modes, all with the same base model so they compare fairly:
 - ``rag``: retrieved chunks in the prompt, answer cites them;
 - ``ft``: a fine-tuned model (adapter) closed-book;
 - ``ft+rag`` / ``raft``: a fine-tuned model (RAFT-trained for ``raft``) with retrieval.
+
+Conversations (the server's ``/v1/chat/completions`` and ``ragtune ask --chat``) go through
+``search_query`` (a follow-up's standalone rewrite, what a retrieval mode searches for) and
+``chat_stream`` (the earlier turns as chat turns, the last user turn answered); the parsing and
+the rewrite prompt live in ``ragtune.generate.conversation``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ragtune.config import Settings
 from ragtune.errors import ConfigError, ModelNotFoundError
 from ragtune.generate.base import Engine, Generation, GenParams, get_engine
 from ragtune.generate.citations import attribute
+from ragtune.generate.conversation import Conversation, standalone_question
 from ragtune.generate.prompts import base_messages
 from ragtune.generate.reader import READERS, clean_answer, reader_messages
 from ragtune.generate.reader_adapter import ReaderAdapter, choose_reader_adapter
@@ -89,14 +95,49 @@ def resolve_generator(settings: Settings, model: str | None, need_tuned: bool = 
 
 
 class Pipeline:
-    """The Python API behind ``ragtune ask``; one per settings object, engines and KBs cached."""
+    """The Python API behind ``ragtune ask``; one per settings object, engines and KBs cached.
 
-    def __init__(self, settings: Settings, log: bool = True):
+    ``contexts``: how many generations an engine that supports it (llama.cpp) decodes at once,
+    each in its own context; the server sets it from ``serve.parallel``. 1 (the CLI): one at a time.
+    """
+
+    def __init__(self, settings: Settings, log: bool = True, contexts: int = 1):
         self.settings = settings
         self.log = log
+        self.contexts = contexts
 
     def engine(self, gen: Generator) -> Engine:
-        return get_engine(gen.spec, self.settings.generation, gen.adapter)
+        eng = get_engine(gen.spec, self.settings.generation, gen.adapter)
+        use_contexts = getattr(eng, "use_contexts", None)  # llama.cpp only; others take requests as they come
+        if use_contexts is not None:
+            use_contexts(self.contexts)
+        return eng
+
+    def search_query(self, conversation: Conversation, mode: str, rewrite: str | None = None) -> str | None:
+        """What a retrieval mode searches for to answer the conversation's last user turn (None: no retrieval).
+
+        ``rewrite`` (default ``serve.query_rewrite``): ``generate`` has the generator rewrite a
+        follow-up into a standalone question (``generate/conversation.py``); ``none`` searches
+        with the last turn as asked. A first question is searched as asked either way.
+        """
+        if mode not in RETRIEVAL_MODES:
+            return None
+        rewrite = rewrite or self.settings.serve.query_rewrite
+        if rewrite == "none" or not conversation.turns:
+            return conversation.question
+        if rewrite != "generate":
+            raise ConfigError(f"query rewrite {rewrite!r} is not allowed; use generate or none")
+        engine = self.engine(resolve_generator(self.settings, None))
+        return standalone_question(engine, conversation.turns, conversation.question)
+
+    def chat_stream(self, conversation: Conversation, search_query: str | None = None,
+                    **kw) -> Iterator[str | Answer]:
+        """``ask_stream`` for a conversation: the earlier turns as chat turns, its last user turn answered.
+
+        ``search_query`` is what to retrieve with (``search_query()``; None: the last turn as asked).
+        """
+        return self.ask_stream(conversation.prompt_question(), examples=conversation.examples(),
+                               search_query=search_query, **kw)
 
     def reader_adapter(self, gen: Generator, setting: str | None = None) -> ReaderAdapter | None:
         """The reader adapter ``rag`` answers with for this generator (see generate/reader_adapter.py)."""

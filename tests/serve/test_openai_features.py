@@ -119,7 +119,10 @@ def test_embeddings_are_the_kbs_vectors(live_server, settings):
     want = open_kb(settings, KB).embedder.encode(texts)
     assert got.shape == want.shape and np.allclose(got, want, atol=1e-6)
     b64 = c.embeddings.create(model=f"rag:{KB}", input=texts[0])  # the client decodes base64 itself
-    assert np.allclose(np.array(b64.data[0].embedding), want[0], atol=1e-6)
+    # one text alone: int8 scales each batch's activations together, so a text's vector is compared with
+    # the embedder's vector of the same batch (float backends give the same either way)
+    alone = open_kb(settings, KB).embedder.encode(texts[:1])[0]
+    assert np.allclose(np.array(b64.data[0].embedding), alone, atol=1e-6)
 
 
 def test_raw_completion(live_server):

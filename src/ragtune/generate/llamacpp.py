@@ -6,6 +6,21 @@ quantised base with ``lora_path``, so a fine-tuned model answers at llama.cpp sp
 ``GenParams.choices`` decodes under a grammar that allows exactly one of the choices
 (``LlamaGrammar``), so a classifier prompt answers with a label and nothing else. The thread
 count follows the machine's load (``ragtune.threads.ThreadPolicy``) and is in each timing.
+
+Contexts: an engine starts with one llama.cpp context, so its generations take turns.
+``use_contexts(n)`` (what ``serve.parallel`` sets) gives it ``n``: each generation takes a free
+context, waits only when all ``n`` are busy, and a short answer no longer queues behind a long
+one. The thread budget (the policy's count) is shared between the generations decoding at that
+moment in this process, in any llama.cpp engine (the base model and a reader adapter are two
+engines): each uses ``budget // decoding`` threads (at least one), re-balanced between tokens,
+so a lone generation still uses every thread and two do not fight over the same cores. More
+generations than threads oversubscribe the cores (each keeps at least one thread).
+
+Each context is its own ``Llama``: llama-cpp-python binds a context to the model and the LoRA
+adapter it loaded itself, with no public way to hand one loaded model to a second ``Llama``. So
+without an adapter the weights are memory-mapped from the same file (the page cache holds them
+once); with an adapter llama-cpp-python loads the weights into memory and the adapter is loaded
+once per context (the 135M bundled model: about 100 MB each). Each context has its own KV cache.
 """
 
 from __future__ import annotations
@@ -14,7 +29,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import ConfigError, EngineError, missing_extra
@@ -22,6 +38,30 @@ from ragtune.generate.base import Generation, GenParams, Message, check_choices,
 from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
 from ragtune.threads import ThreadPolicy
+
+
+class _Decoding:
+    """How many llama.cpp generations of this process are decoding now (they share the thread budget)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def add(self, k: int) -> None:
+        with self._lock:
+            self.n += k
+
+
+DECODING = _Decoding()
+
+
+@dataclass(eq=False)
+class _Context:
+    """One loaded llama.cpp context and the thread count last applied to it."""
+
+    index: int
+    llm: Any  # llama_cpp.Llama
+    threads: int
 
 
 @register_engine("llama.cpp", auto_for=("gguf",))
@@ -39,18 +79,12 @@ class LlamaCppEngine:
             raise missing_extra("llama-cpp-python", "llama") from e
         self.spec = spec
         self.adapter = adapter
+        self.settings = settings
         self.policy = ThreadPolicy(settings.threads)
-        self.threads = self.policy.n
-        self._grammar_class, self._set_threads = LlamaGrammar, llama_set_n_threads
+        self.threads = self.policy.n  # the budget: what the policy allows all contexts together
+        self._llama_class, self._grammar_class, self._set_threads = Llama, LlamaGrammar, llama_set_n_threads
         self._grammars: dict[object, object] = {}
-        try:
-            self.llm = Llama(
-                model_path=spec.path, n_ctx=settings.n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
-                lora_path=adapter, seed=settings.seed, verbose=False,
-            )
-        except (ValueError, RuntimeError) as e:
-            what = f"adapter {adapter}" if adapter else f"model {spec.path}"
-            raise EngineError(f"llama.cpp could not load {what}: {e}; check the file is a valid GGUF") from e
+        self.llm = self._load()  # the first context; it also tokenizes and holds the metadata
         meta = self.llm.metadata
         template = meta.get("tokenizer.chat_template")
         if not template:
@@ -60,7 +94,69 @@ class LlamaCppEngine:
         bos = vocab.token_get_text(self.llm.token_bos()) if hasattr(vocab, "token_get_text") else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self.n_ctx = settings.n_ctx
-        self._lock = threading.Lock()  # one llama context: one generation at a time
+        self.parallel = 1  # contexts handed out at once (use_contexts)
+        self._contexts = [_Context(0, self.llm, self.threads)]
+        self._free = list(self._contexts)
+        self._cond = threading.Condition()
+        self._grow_lock = threading.Lock()
+
+    def _load(self):
+        try:
+            return self._llama_class(
+                model_path=self.spec.path, n_ctx=self.settings.n_ctx, n_threads=self.threads,
+                n_threads_batch=self.threads, lora_path=self.adapter, seed=self.settings.seed, verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            what = f"adapter {self.adapter}" if self.adapter else f"model {self.spec.path}"
+            raise EngineError(f"llama.cpp could not load {what}: {e}; check the file is a valid GGUF") from e
+
+    def use_contexts(self, n: int) -> None:
+        """Let ``n`` generations decode at once, each in its own context (loaded now if missing).
+
+        Loaded contexts stay loaded; a lower ``n`` only hands out fewer of them.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"the number of llama.cpp contexts must be at least 1, not {n!r}; set serve.parallel")
+        with self._grow_lock:
+            while len(self._contexts) < n:
+                ctx = _Context(len(self._contexts), self._load(), self.threads)
+                with self._cond:
+                    self._contexts.append(ctx)
+                    self._free.append(ctx)
+            with self._cond:
+                self.parallel = n
+                self._cond.notify_all()
+
+    @property
+    def contexts(self) -> int:
+        """How many contexts are loaded (``parallel`` of them are handed out)."""
+        return len(self._contexts)
+
+    def _acquire(self) -> _Context:
+        """The free context with the lowest number among the first ``parallel``; waits while none is."""
+        with self._cond:
+            while True:
+                usable = [c for c in self._free if c.index < self.parallel]
+                if usable:
+                    ctx = min(usable, key=lambda c: c.index)
+                    self._free.remove(ctx)
+                    DECODING.add(1)
+                    return ctx
+                self._cond.wait()
+
+    def _release(self, ctx: _Context) -> None:
+        with self._cond:
+            self._free.append(ctx)
+            DECODING.add(-1)
+            self._cond.notify_all()
+
+    def _share(self, ctx: _Context, budget: int) -> int:
+        """Apply this context's share of the thread budget (budget // generations decoding now)."""
+        n = max(1, budget // max(1, DECODING.n))
+        if n != ctx.threads:
+            self._set_threads(ctx.llm.ctx, n, n)
+            ctx.threads = n
+        return n
 
     def render(self, messages: list[Message]) -> str:
         return self._formatter(messages=messages).prompt
@@ -124,13 +220,10 @@ class LlamaCppEngine:
         longest = max(len(c.encode()) for c in choices) + 1  # + the end of the turn
         return replace(params, choices=choices, max_tokens=max(params.max_tokens, longest))
 
-    def _use_threads(self) -> int:
-        """Apply the policy's current count to the context (called under the lock, between generations)."""
-        n = self.policy.current()
-        if n != self.threads:
-            self._set_threads(self.llm.ctx, n, n)
-            self.threads = n
-        return n
+    def _budget(self) -> int:
+        """The policy's current count: the threads all contexts share (re-chosen between generations)."""
+        self.threads = self.policy.current()
+        return self.threads
 
     def generate(self, messages: list[Message], params: GenParams) -> Generation:
         return last_generation(self.stream(messages, params))
@@ -145,23 +238,33 @@ class LlamaCppEngine:
         return last_generation(self._run(prompt, self._check_fits(prompt, params), 0, params))
 
     def _run(self, prompt: str, n_prompt: int, dropped: int, params: GenParams) -> Iterator[str | Generation]:
-        with self._lock:
-            threads = self._use_threads()
-            self.llm.reset()
+        kwargs = self._kwargs(params)
+        ctx = self._acquire()
+        try:
+            budget = self._budget()
+            threads = self._share(ctx, budget)
+            ctx.llm.reset()
             t0 = time.perf_counter()
             first = None
             pieces: list[str] = []
             finish = "stop"
-            for chunk in self.llm.create_completion(prompt, stream=True, **self._kwargs(params)):
-                choice = chunk["choices"][0]
-                if first is None:
-                    first = time.perf_counter()
-                if choice.get("text"):
-                    pieces.append(choice["text"])
-                    yield choice["text"]
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
+            chunks = ctx.llm.create_completion(prompt, stream=True, **kwargs)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    if first is None:
+                        first = time.perf_counter()
+                    if choice.get("text"):
+                        pieces.append(choice["text"])
+                        yield choice["text"]
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                    self._share(ctx, budget)  # another generation started or ended: re-balance the threads
+            finally:
+                chunks.close()
             t1 = time.perf_counter()
+        finally:
+            self._release(ctx)
         text = "".join(pieces)
         n_out = self.count_tokens(text) if text else 0
         first = first or t1
@@ -170,5 +273,5 @@ class LlamaCppEngine:
             text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
                      "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads),
-                     "trimmed_messages": float(dropped)},
+                     "context": float(ctx.index), "trimmed_messages": float(dropped)},
         )

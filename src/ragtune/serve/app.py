@@ -2,6 +2,8 @@
 
 ``create_app(settings)`` builds it; ``uvicorn`` (or any ASGI server) runs it in one process,
 where the engines and knowledge-base handles are loaded once and shared by every request.
+``serve.parallel`` N gives each llama.cpp engine N contexts, so N answers decode at once
+(``generate/llamacpp.py`` says how the threads and adapters are shared).
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ragtune import __version__
 from ragtune.config import Settings, load_settings
-from ragtune.generate.base import get_engine
 from ragtune.kb import list_kbs, open_kb
-from ragtune.registry import resolve
+from ragtune.pipeline import resolve_generator
 from ragtune.serve import errors
 from ragtune.serve.middleware import Gate
 from ragtune.serve.routes import chat, classify, completions, embeddings, kb, web
@@ -29,9 +30,10 @@ log = logging.getLogger("ragtune.serve")
 
 
 def warm_up(st: ServerState) -> None:
-    """Load the generator and every KB's embedder and vectors, so the first question is not slow."""
+    """Load the generator (all ``serve.parallel`` contexts) and every KB's embedder and vectors,
+    so the first question is not slow."""
     try:
-        get_engine(resolve(st.settings.models.generator, st.settings), st.settings.generation)
+        st.pipeline.engine(resolve_generator(st.settings, None))
         for name in list_kbs(st.settings):
             kbo = open_kb(st.settings, name)
             kbo.search("warm up", k=1)
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     """The app for ``settings`` (default: ``load_settings()``); ``warm`` preloads models in the background."""
     settings = settings or load_settings()
     st = ServerState(settings)
+    st.pipeline.contexts = settings.serve.parallel  # generations decoding at once (llama.cpp contexts)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -5,9 +5,13 @@ numbered passages: source, chunk id, excerpt, score, and the whole chunk text) a
 (pipeline, knowledge-base version, timings, whether the pipeline abstained). In a stream they
 come with the last chunk, the one that carries ``finish_reason``.
 
-The whole conversation reaches the model (``ragtune.serve.conversation``: earlier turns as chat
+The whole conversation reaches the model (``ragtune.generate.conversation``: earlier turns as chat
 turns, oldest dropped first when too long, ``ragtune.trimmed_messages`` says how many); a RAG
-follow-up is searched with its standalone rewrite (``ragtune.search_query``).
+follow-up is searched with its standalone rewrite (``ragtune.search_query``, from
+``Pipeline.search_query``, the same as ``ragtune ask --chat``).
+
+With ``serve.parallel`` N > 1 the llama.cpp engine decodes up to N answers at once, each in its
+own context, so a short answer does not wait behind a long one while a context is free.
 
 Sampling: ``temperature``, ``top_p``, ``seed``, ``stop``, ``max_tokens``, ``presence_penalty`` and
 ``frequency_penalty`` are honoured; a request with none of them decodes greedily (the server's
@@ -30,11 +34,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.errors import RagtuneError
-from ragtune.generate.base import get_engine
-from ragtune.registry import resolve
+from ragtune.generate.conversation import Conversation, ConversationError
 from ragtune.serve import pipelines
-from ragtune.serve.conversation import Conversation, ConversationError, standalone_question
-from ragtune.serve.errors import APIError, error_body, from_ragtune
+from ragtune.serve.errors import APIError, error_body, from_ragtune, internal_error
 from ragtune.serve.routes import state
 from ragtune.serve.state import ServerState
 from ragtune.serve.streaming import iterate_in_thread
@@ -198,20 +200,14 @@ class _Chat:
             filters=req.filters,
             as_of=req.as_of,
             max_tokens=self.max_tokens,
-            examples=conv.examples(),
             sampling=sampling,
         )
         self.json = sampling["json_schema"] is not None
         self.search_query: str | None = None
-        rewrite = self.ref.kb is not None and conv.turns and st.settings.serve.query_rewrite == "generate"
 
         def run():
-            if rewrite:
-                eng = get_engine(resolve(st.settings.models.generator, st.settings), st.settings.generation)
-                self.search_query = standalone_question(eng, conv.turns, conv.question)
-            elif self.ref.kb is not None:
-                self.search_query = conv.question
-            yield from st.pipeline.ask_stream(conv.prompt_question(), search_query=self.search_query, **kw)
+            self.search_query = st.pipeline.search_query(conv, self.ref.mode)
+            yield from st.pipeline.chat_stream(conv, search_query=self.search_query, **kw)
 
         self.id = "chatcmpl-" + uuid.uuid4().hex[:24]
         self.created = int(time.time())
@@ -339,7 +335,7 @@ async def _events(chat: _Chat, first: str | Answer) -> AsyncIterator[str]:
             yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
     except Exception as e:  # headers are gone: the error travels as an event, as OpenAI does
-        err = from_ragtune(e) if isinstance(e, RagtuneError) else APIError(500, f"generation failed: {e}")
+        err = from_ragtune(e) if isinstance(e, RagtuneError) else internal_error(e, "generation failed")
         chat.st.metrics.inc("ragtune_errors_total", {"route": "/v1/chat/completions", "status": "stream"})
         yield f"data: {json.dumps(error_body(err.status, err.message, err.code))}\n\n"
         yield "data: [DONE]\n\n"

@@ -1,4 +1,7 @@
-"""A chat request's messages as a conversation: earlier turns, the question, and a standalone question.
+"""Messages as a conversation: earlier turns, the question, and a standalone question.
+
+Shared by the server (``/v1/chat/completions``) and the CLI (``ragtune ask --chat`` and
+``--conversation FILE``), through ``Pipeline.search_query`` and ``Pipeline.chat_stream``.
 
 The pipelines answer a question with their own prompt templates, so a conversation reaches
 the model as: the pipeline's system prompt, then the earlier (user, assistant) turns as chat
@@ -8,10 +11,11 @@ drops the oldest turns when the whole does not fit ``n_ctx`` (``trimmed_messages
 response).
 
 Retrieval for a follow-up ("and who was its MVP?") needs the earlier turns: with
-``serve.query_rewrite = "generate"`` the generator first rewrites the follow-up into a
-standalone question (``REWRITE_SYSTEM`` below, greedy, at most 48 tokens), and the knowledge
-base is searched with that; the rewrite is returned as ``ragtune.search_query``. A first
-question, or ``query_rewrite = "none"``, searches with the question as asked.
+``serve.query_rewrite = "generate"`` (the default; ``ragtune ask --chat`` follows it too) the
+generator first rewrites the follow-up into a standalone question (``REWRITE_SYSTEM`` below,
+greedy, at most 48 tokens), and the knowledge base is searched with that; the rewrite is
+returned as ``ragtune.search_query``. A first question, or ``query_rewrite = "none"``, searches
+with the question as asked.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.errors import RagtuneError
 from ragtune.generate.base import Engine, GenParams, Message
 
 REWRITE_SYSTEM = (
@@ -33,8 +38,10 @@ REWRITE_TEMPLATE = "Earlier question: {history}\nFollow-up: {question}"
 ROLES = ("system", "user", "assistant", "developer")
 
 
-class ConversationError(ValueError):
-    """A conversation the API cannot use; the message names the fix."""
+class ConversationError(RagtuneError, ValueError):
+    """A conversation that cannot be answered (a 400 from the API); the message names the fix."""
+
+    exit_code = 2
 
 
 def text_of(content: Any) -> str:
@@ -55,6 +62,10 @@ class Conversation:
     @classmethod
     def parse(cls, messages: list[dict[str, Any]]) -> Conversation:
         """From OpenAI messages: the last one must be the user's; earlier ones pair up in order."""
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or not isinstance(m.get("content"), str | list | None):
+                raise ConversationError(f"messages[{i}] must be an object with a role and a text content, "
+                                        f'as in {{"role": "user", "content": "..."}}; got {str(m)[:80]!r}')
         msgs = [(m.get("role"), text_of(m.get("content")).strip()) for m in messages]
         for i, (role, _) in enumerate(msgs):
             if role not in ROLES:
