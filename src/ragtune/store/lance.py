@@ -1,33 +1,29 @@
 """LanceDB backend: one table of chunks (text, metadata, vector) with a native full-text index.
 
-Versioning. LanceDB makes a table version on every write, and one ingest is several writes
-(delete the changed files' chunks, add the new ones). A knowledge-base version is therefore
-our own record, ``versions.json``, naming the Lance version it corresponds to, replaced
-atomically (write + ``os.replace``) only after all the writes of a change-set succeeded.
+Versioning. LanceDB makes a table version on every write, and one ingest is several writes, so a
+knowledge-base version is our own record, ``versions.json`` (``lance_versions.py``), naming the
+Lance version it corresponds to, replaced only after all the writes of a change-set succeeded.
 Readers always check out the Lance version of the newest record, so they never see half a
 change-set; a writer that died half-way leaves Lance versions past the record, which the
 next writer rolls back (``restore``) before it starts. Writers hold an exclusive file lock.
 
-Dense search below ``index_threshold`` chunks is exact: the vectors of a version are read once
-into a float32 matrix and searched with one matrix product (at 100k x 384 that beats LanceDB's
-flat scan by an order of magnitude and needs no index training; see benchmarks/RESULTS.md).
-(A float16 first pass with float32 rescoring was tried: 0.5 ms less per 100k-row scan, nothing
-measurable end to end.) Full-text search then asks LanceDB for chunk ids and scores only; the
-chunks themselves are taken from the in-memory copy of the version (reading the text columns
-back from the FTS query cost more than the search itself).
+Dense search below ``index_threshold`` chunks is exact, in memory (``lance_exact.py``): a
+version's vectors are read once into one float32 matrix. Full-text search then asks LanceDB for
+chunk ids and scores only; the chunks themselves are taken from the in-memory copy of the
+version (reading the text columns back from the FTS query cost more than the search itself).
 
 At and past ``index_threshold`` chunks a commit trains a vector index and a version that has one
 is searched through it, in LanceDB, with no copy of the version held in memory by ragtune
 (``lance_index.py`` says how and why): what a search holds is LanceDB's caches of the index,
 not 4 * dim bytes a chunk for every version being read.
+
+The table's columns, and filters turned into LanceDB SQL, are in ``lance_table.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import fcntl
-import json
 import os
 import threading
 import time
@@ -41,133 +37,25 @@ import pyarrow as pa
 from ragtune.config import StoreSettings
 from ragtune.errors import KnowledgeBaseError
 from ragtune.store import lance_index
-from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters
+from ragtune.store.base import DocumentInfo, Filters, StoreVersion
+from ragtune.store.lance_exact import ExactIndex
+from ragtune.store.lance_table import (
+    META_COLUMNS,
+    TABLE,
+    bad_where,
+    chunks_to_table,
+    filters_to_where,
+    row_to_chunk,
+    schema,
+    sql_quote,
+)
+from ragtune.store.lance_versions import VersionRecord
 from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
-TABLE = "chunks"
 DEFAULT_INDEX_THRESHOLD: int = StoreSettings.model_fields["index_threshold"].default
 KEEP_VERSIONS = _dt.timedelta(days=365 * 1000)  # optimize() must not prune the versions --as-of reads
-_META_COLUMNS = ["chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash",
-                 "file_hash", "metadata", "ingested_at"]
-
-
-def _schema(dim: int) -> pa.Schema:
-    return pa.schema([
-        pa.field("chunk_id", pa.string()),
-        pa.field("doc_id", pa.string()),
-        pa.field("source", pa.string()),
-        pa.field("title", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("chunk_index", pa.int32()),
-        pa.field("page", pa.int32()),
-        pa.field("content_hash", pa.string()),
-        pa.field("file_hash", pa.string()),
-        pa.field("metadata", pa.string()),
-        pa.field("ingested_at", pa.float64()),
-        pa.field("vector", pa.list_(pa.float32(), dim)),
-    ])
-
-
-def sql_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def filters_to_where(filters: Filters | None, where: str | None = None) -> str | None:
-    """``{"title": "Paris", "page": ["1", "2"]}`` -> ``title = 'Paris' AND page IN (1, 2)``.
-
-    A raw LanceDB SQL ``where`` is ANDed on; None when there is nothing to filter.
-    """
-    parts = []
-    for key, values in check_filters(filters).items():
-        lits = [str(v) if key == "page" else sql_quote(v) for v in values]
-        parts.append(f"{key} = {lits[0]}" if len(lits) == 1 else f"{key} IN ({', '.join(lits)})")
-    if where:
-        parts.append(f"({where})")
-    return " AND ".join(parts) or None
-
-
-def _row_to_chunk(r: dict[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], text=r["text"],
-        index=int(r["chunk_index"] or 0), title=r["title"] or "", page=r["page"],
-        content_hash=r["content_hash"] or "", metadata=json.loads(r["metadata"] or "{}"),
-    )
-
-
-_SMALL = 20_000_000  # matrix elements (about 50k rows of 384) below which one BLAS thread is used
-_blas: Any = None  # threadpoolctl controller, made once; False when threadpoolctl is missing
-
-
-def _blas_threads(size: int):
-    """One BLAS thread for the product of a small matrix, the library's default for a big one.
-
-    Measured on the shared 2-core machine: at 10k rows a second thread saves 0.1 ms, but when
-    another process holds the other core the product waits for the starved thread (6-7 ms
-    instead of 0.4); at 100k rows the second thread saves 1-2 ms even then.
-    """
-    global _blas
-    if size >= _SMALL:
-        return contextlib.nullcontext()
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _blas = ThreadpoolController()
-        except ImportError:  # pragma: no cover - comes with sentence-transformers (scikit-learn)
-            _blas = False
-    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest scores, best first (ties in position order)."""
-    if k >= len(scores):
-        return np.argsort(-scores, kind="stable")
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")]
-
-
-class _DenseIndex:
-    """The vectors of one version in memory, for exact cosine search."""
-
-    def __init__(self, table: pa.Table):
-        self.ids: list[str] = table.column("chunk_id").to_pylist()
-        self.pos = {cid: i for i, cid in enumerate(self.ids)}
-        if table.num_rows:
-            flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            self.matrix = np.ascontiguousarray(flat.reshape(table.num_rows, -1), dtype=np.float32)
-        else:
-            self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.rows = table.select(_META_COLUMNS).combine_chunks()
-
-    def chunk(self, i: int) -> Chunk:
-        return self.chunks([i])[0]
-
-    def chunks(self, positions: list[int]) -> list[Chunk]:
-        """The chunks at ``positions``, read from the Arrow rows in one take."""
-        if not positions:
-            return []
-        return [_row_to_chunk(r) for r in self.rows.take(positions).to_pylist()]
-
-    def top(self, q: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Positions and cosine scores of the ``k`` best rows, best first (``mask``: 0 or -inf per row)."""
-        with _blas_threads(self.matrix.size):
-            scores = self.matrix @ q
-        if mask is not None:
-            scores = scores + mask
-        pos = _top_k(scores, k)
-        return pos, scores[pos]
-
-
-@contextlib.contextmanager
-def _bad_where(where: str | None):
-    """LanceDB's SQL parser refusing a ``--where`` becomes one line naming the filter."""
-    try:
-        yield
-    except ValueError as e:
-        if not where:
-            raise
-        raise KnowledgeBaseError(f"the filter {where!r} is not valid LanceDB SQL: {str(e).splitlines()[0]}") from e
+_META_COLUMNS = META_COLUMNS  # the name benchmarks/bench_search.py imports
 
 
 @register_store("lance")
@@ -192,77 +80,34 @@ class LanceStore:
             raise KnowledgeBaseError(f"index_threshold must be 0 (never index) or a number of chunks, "
                                      f"got {index_threshold}")
         self._db = lancedb.connect(str(self.root / "lance"))
-        self._versions_path = self.root / "versions.json"
+        self._record = VersionRecord(self.root / "versions.json")
         self._lock_path = self.root / "write.lock"
         self._lock_fd: int | None = None
         self._pending = False
         self._added = 0
         self._removed = 0
-        self._cache: dict[int, _DenseIndex] = {}
+        self._cache: dict[int, ExactIndex] = {}
         self._cache_lock = threading.Lock()
         self._readers: dict[int, Any] = {}
-        self._vcache: tuple[tuple, dict[str, Any], list[StoreVersion]] | None = None
         if TABLE not in self._table_names():
-            tbl = self._db.create_table(TABLE, schema=_schema(dim))
-            self._write_versions({"versions": [asdict(StoreVersion(0, time.time(), note="created",
-                                                                   backend={"lance_version": tbl.version}))]})
+            tbl = self._db.create_table(TABLE, schema=schema(dim))
+            self._record.write({"versions": [asdict(StoreVersion(0, time.time(), note="created",
+                                                                 backend={"lance_version": tbl.version}))]})
 
     # ---- version record -------------------------------------------------------------------
     def _table_names(self) -> list[str]:
         names = self._db.list_tables()
         return list(getattr(names, "tables", names))
 
-    def _read_versions(self) -> dict[str, Any]:
-        """The version record, re-read only when the file changed (a search asks several times).
-
-        The file is only ever replaced (``os.replace``), so a new inode, size or mtime tells a
-        change made by any process. Callers must not mutate the returned dict.
-        """
-        try:
-            st = os.stat(self._versions_path)
-            key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if self._vcache is not None and self._vcache[0] == key:
-                return self._vcache[1]
-            data = json.loads(self._versions_path.read_text())
-        except FileNotFoundError as e:
-            raise KnowledgeBaseError(
-                f"{self.root}: versions.json is missing; the knowledge base is damaged"
-            ) from e
-        self._vcache = (key, data, [StoreVersion(**v) for v in data["versions"]])
-        return data
-
-    def _write_versions(self, data: dict[str, Any]) -> None:
-        tmp = self._versions_path.with_suffix(".json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._versions_path)
-
     def versions(self) -> list[StoreVersion]:
-        self._read_versions()
-        return list(self._vcache[2])
+        return self._record.versions()
 
     def version(self) -> int:
         return self.versions()[-1].version
 
     def _lance_version(self, version: int | None) -> tuple[int, int]:
-        v = self._store_version(version)
+        v = self._record.get(version)
         return v.version, int(v.backend["lance_version"])
-
-    def _store_version(self, version: int | None) -> StoreVersion:
-        self._read_versions()
-        vs = self._vcache[2]
-        if version is None:
-            v = vs[-1]
-        else:
-            match = [v for v in vs if v.version == version]
-            if not match:
-                raise KnowledgeBaseError(
-                    f"version {version} does not exist; versions are {vs[0].version}..{vs[-1].version}"
-                )
-            v = match[0]
-        return v
 
     # ---- reading ----------------------------------------------------------------------------
     def _reader(self, version: int | None):
@@ -276,12 +121,12 @@ class LanceStore:
             self._readers[lv] = tbl
         return tbl
 
-    def _dense(self, version: int | None) -> _DenseIndex:
+    def _dense(self, version: int | None) -> ExactIndex:
         _, lv = self._lance_version(version)
         with self._cache_lock:
             idx = self._cache.get(lv)
             if idx is None:
-                idx = _DenseIndex(self._reader(version).to_arrow())
+                idx = ExactIndex(self._reader(version).to_arrow())
                 if len(self._cache) >= 2:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[lv] = idx
@@ -289,7 +134,7 @@ class LanceStore:
 
     def _index(self, version: int | None) -> dict[str, Any] | None:
         """The vector index record of ``version`` when searches of it go through the index, else None."""
-        rec = self._store_version(version).backend.get("vector_index")
+        rec = self._record.get(version).backend.get("vector_index")
         if rec is None or self.index_threshold <= 0 or self.count(version) < self.index_threshold:
             return None
         return rec
@@ -301,16 +146,16 @@ class LanceStore:
                      version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
         where = filters_to_where(filters, where)
         if (rec := self._index(version)) is not None:
-            with _bad_where(where):
-                rows = lance_index.search(self._reader(version), vector, k, _META_COLUMNS, int(rec["partitions"]),
+            with bad_where(where):
+                rows = lance_index.search(self._reader(version), vector, k, META_COLUMNS, int(rec["partitions"]),
                                           where)
-            return [(_row_to_chunk(r), 1.0 - float(r["_distance"])) for r in rows.to_pylist()]
+            return [(row_to_chunk(r), 1.0 - float(r["_distance"])) for r in rows.to_pylist()]
         idx = self._dense(version)
         if not idx.ids:
             return []
         mask = None
         if where:
-            with _bad_where(where):
+            with bad_where(where):
                 allowed = self._reader(version).search().where(where).select(["chunk_id"]).limit(None).to_arrow()
             mask = np.full(len(idx.ids), -np.inf, dtype=np.float32)
             keep = [idx.pos[c] for c in allowed.column("chunk_id").to_pylist() if c in idx.pos]
@@ -327,7 +172,7 @@ class LanceStore:
             return []
         tbl = self._reader(version)
         indexed = self._index(version) is not None  # then the chunks come with the hits: none are in memory
-        q = tbl.search(query, query_type="fts").select([*(_META_COLUMNS if indexed else ["chunk_id"]), "_score"])\
+        q = tbl.search(query, query_type="fts").select([*(META_COLUMNS if indexed else ["chunk_id"]), "_score"])\
             .limit(k)
         if where:
             q = q.where(where, prefilter=True)
@@ -340,7 +185,7 @@ class LanceStore:
         if not rows.num_rows:
             return []
         if indexed:
-            return [(_row_to_chunk(r), float(r["_score"] or 0.0)) for r in rows.to_pylist()]
+            return [(row_to_chunk(r), float(r["_score"] or 0.0)) for r in rows.to_pylist()]
         idx = self._dense(version)
         hits = [(idx.pos[c], float(sc or 0.0)) for c, sc in
                 zip(rows.column("chunk_id").to_pylist(), rows.column("_score").to_pylist(), strict=True)
@@ -389,8 +234,8 @@ class LanceStore:
     def all_chunks(self, version: int | None = None) -> list[Chunk]:
         """Every chunk of a version, ordered by source, document and position."""
         if self._index(version) is not None:
-            rows = self._reader(version).search().select(_META_COLUMNS).limit(None).to_arrow().to_pylist()
-            return sorted(map(_row_to_chunk, rows), key=lambda c: (c.source, c.doc_id, c.index))
+            rows = self._reader(version).search().select(META_COLUMNS).limit(None).to_arrow().to_pylist()
+            return sorted(map(row_to_chunk, rows), key=lambda c: (c.source, c.doc_id, c.index))
         idx = self._dense(version)
         return sorted(idx.chunks(list(range(len(idx.ids)))), key=lambda c: (c.source, c.doc_id, c.index))
 
@@ -398,8 +243,8 @@ class LanceStore:
         if self._index(version) is not None:
             if not chunk_ids:
                 return []
-            by_id = {r["chunk_id"]: r for r in self._rows_by_id(chunk_ids, _META_COLUMNS, version).to_pylist()}
-            return [_row_to_chunk(by_id[c]) for c in chunk_ids if c in by_id]
+            by_id = {r["chunk_id"]: r for r in self._rows_by_id(chunk_ids, META_COLUMNS, version).to_pylist()}
+            return [row_to_chunk(by_id[c]) for c in chunk_ids if c in by_id]
         idx = self._dense(version)
         return idx.chunks([idx.pos[c] for c in chunk_ids if c in idx.pos])
 
@@ -440,22 +285,7 @@ class LanceStore:
                 f"got vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {self.dim}"
             )
         tbl = self._begin()
-        now = time.time()
-        data = pa.table({
-            "chunk_id": [c.chunk_id for c in chunks],
-            "doc_id": [c.doc_id for c in chunks],
-            "source": [c.source for c in chunks],
-            "title": [c.title for c in chunks],
-            "text": [c.text for c in chunks],
-            "chunk_index": pa.array([c.index for c in chunks], pa.int32()),
-            "page": pa.array([c.page for c in chunks], pa.int32()),
-            "content_hash": [c.content_hash for c in chunks],
-            "file_hash": [file_hashes.get(c.source, "") for c in chunks],
-            "metadata": [json.dumps(c.metadata, default=str) for c in chunks],
-            "ingested_at": pa.array([now] * len(chunks), pa.float64()),
-            "vector": pa.FixedSizeListArray.from_arrays(
-                pa.array(vectors.astype(np.float32).ravel()), self.dim),
-        }, schema=_schema(self.dim))
+        data = chunks_to_table(chunks, vectors, file_hashes, self.dim, time.time())
         tbl.add(data)
         self._pending, self._added = True, self._added + len(chunks)
 
@@ -482,13 +312,13 @@ class LanceStore:
             tbl = self._db.open_table(TABLE)
             if tbl.count_rows() > 0:
                 self._ensure_fts(tbl)
-            old = self._read_versions()
+            old = self._record.read()
             backend: dict[str, Any] = {"lance_version": tbl.version}
             if (vi := self._ensure_vector_index(tbl, old["versions"][-1]["backend"].get("vector_index"))) is not None:
                 backend = {"lance_version": tbl.version, "vector_index": vi}
             v = StoreVersion(old["versions"][-1]["version"] + 1, time.time(), self._added, self._removed,
                              note, backend)
-            self._write_versions({**old, "versions": [*old["versions"], asdict(v)]})
+            self._record.write({**old, "versions": [*old["versions"], asdict(v)]})
             return v
         finally:
             self._release()
