@@ -167,3 +167,14 @@ def test_answer_only_logits_give_the_same_loss_and_gradients_as_full_logits():
     (l1, n1, g1), (l2, n2, g2) = grads
     assert n1 == n2 == sum(sum(x != -100 for x in e.labels[1:]) for e in exs)
     assert l1 == pytest.approx(l2, rel=1e-5) and torch.allclose(g1, g2, atol=1e-6)
+
+
+def test_the_thread_count_the_loop_used_is_in_its_result(tmp_path):
+    import os
+
+    for threads, source in ((1, "setting"), (0, "auto")):
+        cfg = TrainConfig(max_steps=1, threads=threads, **FAST)
+        res = train_loop(prepare_model(tiny_llama(), cfg), toy_examples(), [], cfg, tmp_path / source, progress=False)
+        m = res.metrics()
+        assert m["threads"] == res.threads and m["threads_source"] == source
+        assert (res.threads == 1) if threads else (1 <= res.threads <= (os.cpu_count() or 1))

@@ -136,7 +136,8 @@ def _report(outcome: Any, as_json: bool) -> None:
     console.print(
         f"[green]trained[/] {info.name} ({info.recipe}, {info.weights}) in {res.seconds:.0f} s: "
         f"{res.steps} steps{early}, loss {first:.4f} -> {res.final_loss:.4f}{val}, "
-        f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, {res.processes} process(es))"
+        f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, {res.processes} process(es), "
+        f"{res.threads} thread{'' if res.threads == 1 else 's'} each)"
     )
     mode = "raft --kb KB" if info.recipe == "raft" else "ft"
     console.print(f"saved in {info.path} ({info.size_bytes / 1e6:.1f} MB); ask it: "

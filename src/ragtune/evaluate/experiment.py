@@ -7,6 +7,7 @@ Written as TOML (``ragtune compare --config experiment.toml``)::
     seed = 0
     modes = ["base", "rag", "ft", "ft+rag", "raft"]
     variants = ["rag/top1", "rag/few-shot"]
+    concurrency = 1                # answers sent at once to an HTTP generator (local engines: 1)
 
     [data]
     corpus = "data/corpus.jsonl"       # id, title, text
@@ -26,6 +27,10 @@ Written as TOML (``ragtune compare --config experiment.toml``)::
 
     [settings]                         # any ragtune.toml setting, for every mode alike
     generation.max_tokens = 32
+
+    [decide]                           # optional: `ragtune compare --until-decisive`
+    until_decisive = true              # add held-back test questions until the leading difference is decided
+    budget_questions = 120             # ... or this many were added (budget_minutes: or this much time spent)
 
 Relative paths are relative to the experiment file. Bad values fail at load, naming the field.
 """
@@ -143,11 +148,14 @@ class TrainSection(_Strict):
 
 
 class LearningCurveConfig(_Strict):
-    """``[learning_curve]``: the fine-tuned modes retrained on nested shares of the training questions."""
+    """``[learning_curve]``: the fine-tuned modes retrained on nested shares of the training questions
+    (classification: the trained heads on nested shares of the labelled texts)."""
 
     enabled: bool = False
     fractions: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
-    modes: list[Literal["ft", "ft+rag", "raft"]] = Field(default_factory=lambda: ["ft", "ft+rag", "raft"])
+    modes: list[Literal["ft", "ft+rag", "raft", "ft/embedder"]] = Field(
+        default_factory=lambda: ["ft", "ft+rag", "raft", "ft/embedder"],
+        description="those the experiment runs are retrained: qa ft, ft+rag, raft; classification ft, ft/embedder")
 
     @model_validator(mode="after")
     def _check(self) -> LearningCurveConfig:
@@ -176,6 +184,30 @@ class VersatilityConfig(_Strict):
     docs: int | None = Field(None, ge=1)
 
 
+class DecideConfig(_Strict):
+    """``[decide]``: keep adding test questions in batches until the leading difference is decided.
+
+    Questions come from a pool held apart from training (see ``until_decisive``); each batch is
+    answered in every mode, then the paired differences and the recommendation are recomputed.
+    The run stops when the leading pair is decided, the pool is empty or a budget is spent.
+    """
+
+    until_decisive: bool = False
+    batch: int = Field(20, ge=1, description="test questions added per round")
+    budget_questions: int | None = Field(None, ge=1, description="at most this many test questions added")
+    budget_minutes: float | None = Field(None, gt=0, description="at most this much time spent on added questions")
+    reserve: int | None = Field(None, ge=0, description="questions held back from training when the split leaves "
+                                "none spare (default: budget_questions, else sizes.test_questions)")
+
+    @model_validator(mode="after")
+    def _check(self) -> DecideConfig:
+        if not self.until_decisive:
+            for k in ("budget_questions", "budget_minutes", "reserve"):
+                if getattr(self, k) is not None:
+                    raise ValueError(f"decide.{k} needs decide.until_decisive = true (--until-decisive)")
+        return self
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     task: Literal["qa", "classification"]
@@ -184,12 +216,16 @@ class ExperimentConfig(_Strict):
     modes: list[str] = Field(default_factory=list)
     variants: list[str] = Field(default_factory=list)
     primary_metric: str | None = None
+    concurrency: int = Field(1, ge=1, le=64, description="answers sent at once when the generator is an "
+                             "OpenAI-compatible endpoint (a server fleet, `ragtune serve`); a local engine answers "
+                             "one at a time")
     data: DataConfig = Field(default_factory=DataConfig)
     sizes: SizesConfig = Field(default_factory=SizesConfig)
     train: TrainSection = Field(default_factory=TrainSection)
     learning_curve: LearningCurveConfig = Field(default_factory=LearningCurveConfig)
     kb_quality: KBQualityConfig = Field(default_factory=KBQualityConfig)
     versatility: VersatilityConfig = Field(default_factory=VersatilityConfig)
+    decide: DecideConfig = Field(default_factory=DecideConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
     base_dir: Path = Path(".")
 
@@ -205,6 +241,9 @@ class ExperimentConfig(_Strict):
             raise ValueError("a qa experiment needs data.corpus and data.questions, or data.faq")
         if self.task == "classification" and not (self.data.train and self.data.test):
             raise ValueError("a classification experiment needs data.train and data.test")
+        if self.decide.until_decisive and self.task != "qa":
+            raise ValueError("decide.until_decisive is for qa experiments; for classification raise "
+                             "sizes.test_examples instead")
         if self.versatility.enabled and not (self.data.second_corpus and self.data.second_questions):
             raise ValueError("versatility.enabled needs data.second_corpus and data.second_questions (a second "
                              "topic); add them or set versatility.enabled = false")

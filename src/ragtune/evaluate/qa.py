@@ -1,9 +1,10 @@
 """Question answering over a knowledge base: every contender on the same held-out questions.
 
 Stages (each resumable, see ``workspace``): knowledge base, retrieval quality, the trained
-``ft`` and ``raft`` contenders (``training``: the recipes of ``ragtune train``), answers per
-mode (``modes``: the table of what each mode is), scores, costs, and the freshness experiment
-(``freshness``).
+``ft`` and ``raft`` contenders (``training``: the recipes of ``ragtune train``), the answers of
+every mode (``modes``: the table of what each mode is), taking turns question by question so
+their latencies compare (``answering``), scores, costs (``costs``: each stage's wall time, peak
+memory and training speed), and the freshness experiment (``freshness``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from ragtune.config import Settings
 from ragtune.errors import DataError
 from ragtune.evaluate import metrics as M
+from ragtune.evaluate.answering import answer_stage, concurrency_for, interleave, run_jobs
+from ragtune.evaluate.costs import record_stages
 from ragtune.evaluate.datasets import (
     Doc,
     Question,
@@ -33,6 +36,7 @@ from ragtune.evaluate.learning_curve import LearningCurve
 from ragtune.evaluate.modes import QA_TABLE, QAMode
 from ragtune.evaluate.results import ComparisonResults, ItemRecord, RetrievalQuality
 from ragtune.evaluate.training import Contender, ft_contender, long_questions, raft_contender, skipped_note
+from ragtune.evaluate.until_decisive import hold_back, until_decisive
 from ragtune.evaluate.versatility import Versatility
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
 from ragtune.generate.prompts import rag_messages
@@ -52,6 +56,11 @@ class QARunner:
         self.pipe = Pipeline(settings, log=False)
         self.mem = PeakMemory()
         self.notes: list[str] = []
+        self._concurrency: int | None = None
+        # Over every answer_modes call of this run: the records, answers given now, wall time, peak memory.
+        self._answered: dict[str, dict[str, ItemRecord]] = {}
+        self._new: dict[str, int] = {}
+        self._answer_s = self._answer_peak_mb = 0.0
 
     # ---------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -61,6 +70,7 @@ class QARunner:
         split = split_qa(docs, qs, n_docs=exp.sizes.docs, n_test=exp.sizes.test_questions,
                          n_train=exp.sizes.train_questions, seed=exp.seed, faq_mode=bool(exp.data.faq),
                          required=exp.required_sizes())
+        split, pool = hold_back(exp, split, qs)  # --until-decisive: questions to add later, apart from training
         self.split = split
         self.notes.extend(split.notes)
         updates = self.updates()  # read (and sized) now: a size the data cannot give fails before any work
@@ -87,8 +97,13 @@ class QARunner:
             kept = trained["raft"].get("examples")
             if kept is not None and kept < len(raft.rows):
                 self.notes.append(skipped_note(raft, len(raft.rows) - kept, len(raft.rows)))
-        answers = {m: self.answer_all(m, split.test, trained) for m in self.order(modes)}
+        answers = self.answer_modes(modes, split.test, trained)
         self.score(answers, split.test)
+        if exp.decide.until_decisive:  # more questions in batches (answered like the first), until decided
+            d = exp.decide
+            self.notes.append(until_decisive(self.res, pool, lambda batch: self.score(
+                self.answer_modes(modes, batch, trained), batch),
+                batch=d.batch, budget_questions=d.budget_questions, budget_minutes=d.budget_minutes).summary())
         self.costs(kb_info, trained, modes)
         if updates:
             fresh = Freshness(self)
@@ -98,6 +113,7 @@ class QARunner:
         self.res.kb_quality = KBQuality(self).run(split.test, trained)
         self.res.versatility = Versatility(self).run(split.test, trained)
         self.res.notes.extend(self.notes)
+        record_stages(self.res, self.ws.used)  # each stage's cost, and whether the latencies compare
 
     def updates(self) -> list[Update]:
         """The freshness items, ``sizes.freshness_items`` of them (fails or notes when there are fewer)."""
@@ -133,7 +149,7 @@ class QARunner:
             rep = kb.ingest([folder], show_progress=self.show)
             secs = time.perf_counter() - t0
         return self.ws.finish(f"kb-{name}", fp, {"setup_s": secs, "index_bytes": dir_size(kb.root),
-                                                 "chunks": rep.chunks_added, "peak_mb": mem.peak_mb})
+                                                 "chunks": rep.chunks_added, **mem.record()})
 
     def retrieval_quality(self, test: list[Question]) -> None:
         kb = open_kb(self.s, "docs")
@@ -170,7 +186,7 @@ class QARunner:
             return rec
         with self.mem.watch() as mem:
             info = contender.train(self.s, self.ws.root / "train", self.show)
-        return self.ws.finish(f"train-{contender.name}", fp, {**info, "peak_mb": mem.peak_mb})
+        return self.ws.finish(f"train-{contender.name}", fp, {**info, **mem.record()})
 
     # ---- answering -----------------------------------------------------------------------------
     def ask(self, mode: QAMode, question: str, trained: dict[str, Any], kb: str = "docs",
@@ -219,29 +235,60 @@ class QARunner:
             parts.append(mode.system)
         return fingerprint(*parts)
 
-    def answer_all(self, name: str, test: list[Question], trained: dict[str, Any]) -> dict[str, ItemRecord]:
-        mode = QA_TABLE[name]
-        fp = self.mode_fp(mode, trained)
-        cached = self.ws.cached_answers(name, fp)
-        examples = self.few_shot() if mode.few_shot else None
-        out: dict[str, ItemRecord] = {}
+    def concurrency(self) -> int:
+        """Answers sent at once: the experiment's ``concurrency`` for an HTTP generator, else 1."""
+        if self._concurrency is None:
+            self._concurrency = concurrency_for(self.s, self.exp.concurrency, self.notes)
+        return self._concurrency
+
+    def answer_modes(self, modes: list[str], test: list[Question], trained: dict[str, Any]
+                     ) -> dict[str, dict[str, ItemRecord]]:
+        """Every mode's answer to every question of ``test``: the modes take turns question by question
+        (``answering.interleave``), ``concurrency()`` at a time; answers cached in the workspace are reused.
+
+        Writes ``results.stages["answer"]`` (over every call of this run) and each mode's peak memory.
+        """
+        order = self.order(modes)
+        fps = {m: self.mode_fp(QA_TABLE[m], trained) for m in order}
+        examples = {m: self.few_shot() if QA_TABLE[m].few_shot else None for m in order}
+        out: dict[str, dict[str, ItemRecord]] = {}
+        for m in order:
+            cached = self.ws.cached_answers(m, fps[m])
+            out[m] = {q.id: ItemRecord.from_dict(cached[q.id]) for q in test if q.id in cached}
+        questions = {q.id: q for q in test}
+        jobs = [j for j in interleave(order, list(questions)) if j.item_id not in out[j.mode]]
+        session = self.res.run_id
+
+        def answer(job) -> ItemRecord:
+            q, started = questions[job.item_id], time.time()
+            a = self.ask(QA_TABLE[job.mode], q.question, trained, examples=examples[job.mode])
+            rec = ItemRecord.from_answer(a, q.id, q.answers, gold_ids=[safe_name(q.doc_id)] if q.doc_id else [],
+                                         extra={"kb_version": a.kb_version, "abstained": a.abstained,
+                                                "decode_tok_s": a.timings.get("decode_tok_s"),
+                                                "answer_session": session, "answered_at": round(started, 3)})
+            rec.mode = job.mode
+            return rec
+
         with self.mem.watch() as mem, progress(self.show) as bar:
-            task = bar.add_task(f"answering {name}", total=len(test))
-            for q in test:
-                if q.id in cached:
-                    out[q.id] = ItemRecord.from_dict(cached[q.id])
-                else:
-                    a = self.ask(mode, q.question, trained, examples=examples)
-                    rec = ItemRecord.from_answer(a, q.id, q.answers,
-                                                 gold_ids=[safe_name(q.doc_id)] if q.doc_id else [],
-                                                 extra={"kb_version": a.kb_version, "abstained": a.abstained,
-                                                        "decode_tok_s": a.timings.get("decode_tok_s")})
-                    rec.mode = name
-                    self.ws.save_answer(name, fp, q.id, rec.to_dict())
-                    out[q.id] = rec
-                bar.advance(task)
-        self.res.set_costs(name, peak_memory_mb=round(mem.peak_mb, 1))
-        return out
+            tasks = {m: bar.add_task(f"answering {m}", total=len(test), completed=len(out[m])) for m in order}
+
+            def done(job, rec: ItemRecord) -> None:
+                self.ws.save_answer(job.mode, fps[job.mode], job.item_id, rec.to_dict())
+                out[job.mode][job.item_id] = rec
+                self._new[job.mode] = self._new.get(job.mode, 0) + 1
+                bar.advance(tasks[job.mode])
+
+            t0 = time.perf_counter()
+            run_jobs(jobs, answer, done, self.concurrency())
+            self._answer_s += time.perf_counter() - t0
+        answers = {m: {q.id: out[m][q.id] for q in test} for m in order}
+        for m in order:
+            self._answered.setdefault(m, {}).update(answers[m])
+            self.res.set_costs(m, peak_memory_mb=round(mem.peak_mb, 1))
+        self._answer_peak_mb = max(self._answer_peak_mb, mem.peak_mb)
+        memory = {**mem.record(), "peak_mb": round(self._answer_peak_mb, 1)}
+        self.res.stages["answer"] = answer_stage(self._answered, self._new, self.concurrency(), self._answer_s, memory)
+        return answers
 
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, answers: dict[str, dict[str, ItemRecord]], test: list[Question]) -> None:

@@ -163,7 +163,8 @@ class ModeCosts:
     ``setup_s`` is the whole build time (ingest for RAG, training for fine-tuning, both for
     ft+rag), with its parts in ``setup_detail`` (``{"ingest_s": .., "train_s": ..}``). Disk
     sizes are bytes: the base model file, the adapter, a merged model, and the index
-    (vectors + text). ``tokens_per_s`` is decode speed when answering. ``merged_bytes`` is a merged
+    (vectors + text). ``tokens_per_s`` is decode speed when answering; ``peak_memory_mb`` the process's peak
+    while the mode answered (QA modes answer in turns, so that of all of them). ``merged_bytes`` is a merged
     model in the base model's own format (so the two compare); a merged float folder beside a
     quantised base file is not that, and is kept apart in ``merged_float_bytes``.
     """
@@ -289,6 +290,9 @@ class ComparisonResults:
     versatility: dict[str, Any] | None = None
     removed_facts: dict[str, Any] | None = None
     classification: dict[str, ClassificationDetail] = field(default_factory=dict)
+    # What each stage cost (evaluate/costs.py): wall time, peak memory, training tokens/s and threads, and
+    # how the answers were given ("answer": interleaved, concurrency, whether the latencies compare).
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     recommendation: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION

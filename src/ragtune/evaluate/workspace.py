@@ -29,6 +29,8 @@ class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.data_dir = self.data_dir_of(self.root)
+        # Every stage this run built or reused, with its record and whether it was reused (see ``costs``).
+        self.used: dict[str, tuple[dict[str, Any], bool]] = {}
         (self.root / "stages").mkdir(parents=True, exist_ok=True)
         (self.root / "answers").mkdir(parents=True, exist_ok=True)
 
@@ -44,7 +46,10 @@ class Workspace:
         if not f.exists():
             return None
         rec = json.loads(f.read_text())
-        return rec if rec.get("fingerprint") == fp else None
+        if rec.get("fingerprint") != fp:
+            return None
+        self.used[name] = (rec, True)
+        return rec
 
     def stage_fp(self, name: str) -> str | None:
         f = self.root / "stages" / f"{name}.json"
@@ -53,6 +58,7 @@ class Workspace:
     def finish(self, name: str, fp: str, info: dict[str, Any]) -> dict[str, Any]:
         rec = {"fingerprint": fp, "finished": time.time(), **info}
         atomic_write_text(self.root / "stages" / f"{name}.json", json.dumps(rec, indent=1, default=str))
+        self.used[name] = (rec, False)
         return rec
 
     # ---- answers ----------------------------------------------------------------------------
@@ -78,11 +84,22 @@ class Workspace:
 
 
 class PeakMemory:
-    """Samples this process's resident memory in a thread; ``peak_mb`` is the maximum seen."""
+    """The peak resident memory of this process during a block, in MB (``peak_mb``; ``start_mb`` at its start).
+
+    On Linux the kernel's own high-water mark is reset at the start of the block (``5`` written to
+    ``/proc/self/clear_refs``) and read at its end (``VmHWM`` in ``/proc/self/status``), so a
+    spike between two samples is not missed; ``method`` is then ``"VmHWM"``. Elsewhere (or where
+    the reset is refused) a thread samples the resident size every ``interval`` seconds
+    (``method`` ``"sampled RSS"``). Both count every thread of this process, none of its children.
+    A block nested inside another resets the mark too, so the outer block's peak then falls back to
+    its samples (and the mark since the inner reset).
+    """
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.peak_mb = 0.0
+        self.start_mb = 0.0
+        self.method = "sampled RSS"
         self._stop = threading.Event()
 
     def _rss_mb(self) -> float:
@@ -94,6 +111,26 @@ class PeakMemory:
 
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    @staticmethod
+    def _reset_hwm() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _hwm_mb() -> float | None:
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak_mb = max(self.peak_mb, self._rss_mb())
@@ -101,7 +138,9 @@ class PeakMemory:
 
     @contextmanager
     def watch(self) -> Iterator[PeakMemory]:
-        self.peak_mb = self._rss_mb()
+        self.start_mb = self.peak_mb = self._rss_mb()
+        hwm = self._reset_hwm() and self._hwm_mb() is not None
+        self.method = "VmHWM" if hwm else "sampled RSS"
         t = threading.Thread(target=self._run, daemon=True)
         t.start()
         try:
@@ -110,3 +149,9 @@ class PeakMemory:
             self._stop.set()
             t.join()
             self._stop.clear()
+            mark = self._hwm_mb() if hwm else None
+            self.peak_mb = max(self.peak_mb, self._rss_mb(), mark or 0.0)
+
+    def record(self) -> dict[str, Any]:
+        """The fields a stage record keeps: ``peak_mb``, ``start_mb`` and how the peak was measured."""
+        return {"peak_mb": round(self.peak_mb, 1), "start_mb": round(self.start_mb, 1), "peak_method": self.method}

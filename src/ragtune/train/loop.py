@@ -61,6 +61,8 @@ class TrainResult:
     seconds: float = 0.0
     precision: str = "fp32"
     processes: int = 1
+    threads: int = 0  # torch threads each process used (``train.threads``, else the cores free at the start)
+    threads_source: str = "auto"  # "setting" (train.threads pinned it) | "auto"
 
     @property
     def final_loss(self) -> float | None:
@@ -266,7 +268,8 @@ def train_loop(
     acc = Accelerator(cpu=not torch.cuda.is_available())
     world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads_per_process(cfg.threads, world))
+    threads = threads_per_process(cfg.threads, world)
+    torch.set_num_threads(threads)
     amp = autocast_dtype(cfg.precision)
     ckpt_root = Path(work_dir) / "checkpoints"
 
@@ -281,7 +284,8 @@ def train_loop(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
 
-    result = TrainResult(0, total_steps, precision="bf16" if amp is not None else "fp32", processes=world)
+    result = TrainResult(0, total_steps, precision="bf16" if amp is not None else "fp32", processes=world,
+                         threads=threads, threads_source="setting" if cfg.threads else "auto")
     best_val, bad_evals, best_weights = math.inf, 0, None
     torch.manual_seed(cfg.seed + rank)
     step = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ragtune.evaluate.costs import stage_lines
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.caveats import small_run_warning
@@ -32,7 +33,8 @@ def _advice(recommendation: Any) -> tuple[str, str | None, list[str]]:
 def print_summary(results: ComparisonResults, console: Any = None, recommendation: Any = None) -> None:
     """Print each mode's main metrics (with 95% intervals), then the recommendation and its reasons.
 
-    The terminal gets the primary metric and the metrics that fit a screen (``TERMINAL_METRICS``);
+    The terminal gets the primary metric and the metrics that fit a screen (``TERMINAL_METRICS``),
+    then each stage's cost and whether the latencies compare (``costs.stage_lines``);
     report.html and summary.md hold the full table. The advice is ``recommendation`` or, when not
     given, the one the report stored in ``results.recommendation``.
     """
@@ -51,6 +53,8 @@ def print_summary(results: ComparisonResults, console: Any = None, recommendatio
         cells = [fmt.estimate(m, results.metric(mode.name, m)) for m in metrics]
         table.add_row(f"[{colors.get(mode.name, 'white')}]{mode.name}[/]", *cells)
     console.print(table)
+    for line in stage_lines(results.stages):  # what each stage cost, and whether the latencies compare
+        console.print(line, markup=False, highlight=False)
     recommendation = recommendation if recommendation is not None else results.recommendation
     if recommendation is None:
         return
