@@ -50,6 +50,16 @@ def test_quick_comparison_writes_a_real_report(tmp_path):
     assert {"summary", "recommendation", "accuracy", "latency", "costs", "freshness", "retrieval",
             "key-differences", "answers"} <= p.ids
     assert "http://" not in html and "https://" not in html and "<script src" not in html
+    # The four claim experiments ran in their minimal --quick versions, each with its results.json section.
+    lc = results["learning_curve"]
+    n_train = lc["n_train_full"]
+    assert lc["fractions"] == [0.5, 1.0] and 0 < n_train <= 8 and set(lc["flat"]) == {"base", "rag"}
+    assert {(pt["mode"], pt["n_train"]) for pt in lc["points"]} == {(m, n) for m in ("ft", "ft+rag", "raft")
+                                                                    for n in ((n_train + 1) // 2, n_train)}
+    assert results["kb_quality"]["conditions"] and results["kb_quality"]["distractors"]["other_topic"] == 2
+    assert results["versatility"]["n"] == 3 and results["versatility"]["topic_b"]
+    assert results["removed_facts"]["n"] >= 1 and results["removed_facts"]["modes"]
+    assert "learning-curve" in p.ids and "Where fine-tuning catches up" in html
     assert "not for decisions" in html
     # Every answer is kept and browsable from the run log.
     res = CliRunner().invoke(app, ["--data-dir", str(d), "runs", "show", out["run_id"], "--answers", "--mode", "rag",

@@ -10,6 +10,9 @@ The two prompting modes answer under ``GenParams.choices`` = the label set (a gr
 llama.cpp, label likelihoods in transformers, the server's guided choice over HTTP). An answer
 that still is not a label (an endpoint that ignores the constraint) is ``(invalid)``, and each
 prompting mode reports ``invalid_share``, the share of such answers, with its interval.
+
+With ``[learning_curve]`` on, the trained heads are trained again on nested shares of the
+labelled texts and scored on the same test texts (``learning_curve.ClassifierCurve``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.config import Settings
+from ragtune.evaluate.costs import record_stages
 from ragtune.evaluate.datasets import Labeled, honour, load_labeled
 from ragtune.evaluate.experiment import ExperimentConfig
+from ragtune.evaluate.learning_curve import ClassifierCurve
 from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, RetrievedChunk
 from ragtune.evaluate.training import train_classifier
 from ragtune.evaluate.workspace import PeakMemory, Workspace, fingerprint
@@ -118,6 +123,8 @@ class ClassificationRunner:
                 self.res.set_costs(m, setup_s=info["setup_s"], adapter_bytes=info["bytes"],
                                    base_model_bytes=base_bytes if method == "llm" else None,
                                    setup_detail={"train_s": info["setup_s"]})
+        self.res.learning_curve = ClassifierCurve(self).run(train, test)
+        record_stages(self.res, self.ws.used)  # each stage's wall time, peak memory and tokens/s
 
     # ---- prompting modes --------------------------------------------------------------------
     def messages(self, text: str, demos: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -196,39 +203,58 @@ class ClassificationRunner:
                                   "constrain them (an endpoint that ignores guided_choice/grammar?)")
 
     # ---- trained classifier -------------------------------------------------------------------
-    def fit_lengths(self, train: list[Labeled], cfg: Any) -> list[Labeled]:
+    def fit_lengths(self, train: list[Labeled], cfg: Any, note: bool = True) -> list[Labeled]:
         """Training texts cut to ``max_seq_len`` tokens, as Hugging Face pipelines truncate; counted in the notes."""
         tok = load_tokenizer(resolve(self.s.models.generator, self.s))
         out = [Labeled(r.id, truncate(r.text, tok, cfg.max_seq_len), r.label) for r in train]
         cut = sum(a.text != b.text for a, b in zip(out, train, strict=True))
-        if cut:
+        if cut and note:
             self.res.notes.append(f"ft: {cut} of {len(train)} training texts are longer than max_seq_len "
                                   f"{cfg.max_seq_len} tokens and were cut to fit (raise train.max_seq_len to keep "
                                   "more of them); the classifier reads test texts cut the same way")
         return out
 
-    def train(self, mode: str, method: str, train: list[Labeled]) -> dict[str, Any]:
-        name = f"classifier-{method}"
+    def train(self, mode: str, method: str, train: list[Labeled], name: str | None = None) -> dict[str, Any]:
+        """The head ``method`` trained on ``train`` (a validation share split off it); its stage record.
+
+        ``name`` gives it a model of its own (a learning-curve share); the main one is ``classifier-<method>``.
+        """
+        main = name is None
+        name = name or f"classifier-{method}"
         cfg = self.exp.train.config("ft", self.exp.seed)
         if method == "llm":
-            train = self.fit_lengths(train, cfg)
+            train = self.fit_lengths(train, cfg, note=main)
         fp = fingerprint(name, [(r.id, r.text, r.label) for r in train], cfg.model_dump(), self.s.models.generator,
                          self.s.models.embedder)
         rec = self.ws.stage(f"train-{name}", fp)
         if rec and find_trained(self.s, name):
             return rec
-        n_val = max(len(train) // 10, min(len(self.labels) * 2, len(train) // 2))
-        tr, val = train[n_val:], train[:n_val]
+        tr, val = split_val(train, len(self.labels))
         with self.mem.watch() as mem:
             info = train_classifier(self.s, name, method, tr, val, cfg, self.ws.root / "train", self.show)
         return self.ws.finish(f"train-{name}", fp, {**info, "peak_mb": mem.peak_mb})
 
     def classifier_mode(self, mode: str, test: list[Labeled], info: dict[str, Any]) -> None:
+        with self.mem.watch() as mem:
+            records = self.predict(mode, mode, test, info)
+        for t in test:
+            self.res.add_item(ItemRecord.from_dict(records[t.id]))
+        self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
+
+    def curve_labels(self, mode: str, subset: list[Labeled], test: list[Labeled], tag: str) -> dict[str, str]:
+        """``mode``'s head trained on ``subset`` (one share of a learning curve): its label for each test text."""
+        method = "embedder" if mode == "ft/embedder" else self.exp.train.classifier
+        info = self.train(mode, method, subset, name=f"classifier-{method}-{tag}")
+        records = self.predict(f"{tag}-{mode}", mode, test, info)
+        return {t.id: str(records[t.id]["prediction"]) for t in test}
+
+    def predict(self, cache: str, mode: str, test: list[Labeled], info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The trained head's answer record for each test text, cached in the workspace under ``cache``."""
         clf = Classifier.load(info["path"], self.s)
         fp = fingerprint(mode, info["fingerprint"])
-        cached = self.ws.cached_answers(mode, fp)
-        with self.mem.watch() as mem, progress(self.show) as bar:
-            task = bar.add_task(f"classifying ({mode})", total=len(test))
+        cached = self.ws.cached_answers(cache, fp)
+        with progress(self.show) as bar:
+            task = bar.add_task(f"classifying ({cache})", total=len(test))
             for t in test:
                 if t.id not in cached:
                     t0 = time.perf_counter()
@@ -239,7 +265,20 @@ class ClassificationRunner:
                                      latency_ms=lat, extra={"proba": dict(zip(clf.labels, map(float, proba),
                                                                               strict=True))})
                     cached[t.id] = rec.to_dict()
-                    self.ws.save_answer(mode, fp, t.id, cached[t.id])
-                self.res.add_item(ItemRecord.from_dict(cached[t.id]))
+                    self.ws.save_answer(cache, fp, t.id, cached[t.id])
                 bar.advance(task)
-        self.res.set_costs(mode, peak_memory_mb=round(mem.peak_mb, 1))
+        return cached
+
+
+def split_val(rows: list[Labeled], n_labels: int) -> tuple[list[Labeled], list[Labeled]]:
+    """The training rows and the validation share split off their front (a tenth, at least two per label
+    where the rows allow); a validation row whose label the training part lacks goes back to training.
+
+    >>> rows = [Labeled("0", "t", "c")] + [Labeled(str(i), "t", "ab"[i % 2]) for i in range(1, 7)]
+    >>> [[r.id for r in part] for part in split_val(rows, 3)]
+    [['3', '4', '5', '6', '0'], ['1', '2']]
+    """
+    n_val = max(len(rows) // 10, min(n_labels * 2, len(rows) // 2))
+    tr, val = rows[n_val:], rows[:n_val]
+    known = {r.label for r in tr}
+    return tr + [r for r in val if r.label not in known], [r for r in val if r.label in known]

@@ -14,7 +14,7 @@ from typing import Any
 from ragtune.errors import missing_extra
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.report.palette import color_of
-from ragtune.evaluate.results import ComparisonResults
+from ragtune.evaluate.results import ComparisonResults, Estimate
 
 QA_CHART_METRICS = ("exact_match", "token_f1", "answer_recall")
 CLS_CHART_METRICS = ("accuracy", "macro_f1")
@@ -179,5 +179,44 @@ def freshness_chart(results: ComparisonResults) -> str | None:
     ax.set_ylabel("accuracy (0-100)")
     ax.set_ylim(0, 105)
     fig.legend(loc="outside upper center", fontsize=7, frameon=False, ncols=2)
+    _style(ax)
+    return _data_uri(fig)
+
+
+def learning_curve_chart(results: ComparisonResults) -> str | None:
+    """The learning curve: each fine-tuned mode's score against its labelled training data (the nested
+    shares, log scale) with 95% intervals as error bars; the untrained modes (rag and base, or zero-shot
+    and rag) as flat dashed lines, their intervals as bands."""
+    lc = results.learning_curve
+    if not lc or not lc.get("points"):
+        return None
+    by_mode: dict[str, list[dict[str, Any]]] = {}
+    for p in lc["points"]:
+        by_mode.setdefault(p["mode"], []).append(p)
+    fig = _figure(7.0, 3.8)
+    ax = fig.subplots()
+    for mode, e in lc.get("flat", {}).items():
+        est = Estimate.from_dict(e)
+        color = _color(results, mode)
+        if est.has_ci:
+            ax.axhspan(100 * est.lo, 100 * est.hi, color=color, alpha=0.12, linewidth=0)
+        ax.axhline(100 * est.value, color=color, linestyle="--", linewidth=1.5, label=f"{mode} (no training)")
+    for i, (mode, pts) in enumerate(by_mode.items()):
+        shift = 2 ** (0.04 * (i - (len(by_mode) - 1) / 2))  # side by side on the log axis: bars do not hide
+        values, low, high = [], [], []
+        for p in pts:
+            est = Estimate.from_dict(p["score"])
+            values.append(100 * est.value)
+            low.append(100 * (est.value - est.lo) if est.has_ci else 0.0)
+            high.append(100 * (est.hi - est.value) if est.has_ci else 0.0)
+        ax.errorbar([p["n_train"] * shift for p in pts], values, yerr=[low, high], color=_color(results, mode),
+                    marker="o", markersize=4, linewidth=1.8, capsize=3, elinewidth=1, label=mode)
+    ticks = sorted({(p["n_train"], p["fraction"]) for p in lc["points"]})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([n for n, _ in ticks], [f"{n}\n({100 * f:g}%)" for n, f in ticks], fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training examples (share of the training set)", fontsize=9)
+    ax.set_ylabel(f"{metric_info(lc['metric']).label} (0-100), 95% CI", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="best")
     _style(ax)
     return _data_uri(fig)

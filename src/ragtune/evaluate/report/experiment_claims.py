@@ -54,16 +54,21 @@ def data_requirements(results: ComparisonResults) -> Claim:
         return claim
     metric = lc["metric"]
     label = metric_info(metric).label
+    qa = results.task == "qa"
+    unit = "questions" if qa else "labelled texts"
+    if not qa:  # rag classifies with labelled texts as demonstrations: it needs labels, but no training
+        claim.claim = "Fine-tuning needs a lot of high-quality, task-specific data; prompting needs no training."
     flat = {m: _est(e) for m, e in lc.get("flat", {}).items()}
     if flat:
-        claim.evidence.append("No labelled data: " + ", ".join(f"{m} {fmt.estimate(metric, e)}" for m, e in
-                                                              flat.items()) + f" {label} (flat lines).")
+        lead = "No labelled data" if qa else "No training"
+        shown = ", ".join(f"{m} {fmt.estimate(metric, e)}" for m, e in flat.items())
+        claim.evidence.append(f"{lead}: {shown} {label} (flat lines).")
     by_mode: dict[str, list[dict]] = {}
     for p in lc["points"]:
         by_mode.setdefault(p["mode"], []).append(p)
     for mode, pts in by_mode.items():
         claim.evidence.append(f"{mode}: " + "; ".join(
-            f"{100 * p['fraction']:g}% ({p['n_train']} questions) {fmt.estimate(metric, _est(p['score']))}"
+            f"{100 * p['fraction']:g}% ({p['n_train']} {unit}) {fmt.estimate(metric, _est(p['score']))}"
             for p in pts) + f" {label}.")
     best = max(by_mode, key=lambda m: by_mode[m][-1]["score"]["value"])
     pts = by_mode[best]
@@ -74,11 +79,11 @@ def data_requirements(results: ComparisonResults) -> Claim:
         diffs = ", ".join(f"{100 * p['fraction']:g}% {fmt.diff(metric, v)}" for p, v in zip(pts, vs_rag, strict=True))
         claim.evidence.append(f"{best} (best at the full set) minus rag, paired: {diffs}.")
         claim.evidence.append(f"{best} catches up with rag (not clearly below it) at {100 * catch['fraction']:g}% "
-                              f"of the data ({catch['n_train']} labelled questions)." if catch else
+                              f"of the data ({catch['n_train']} {'labelled questions' if qa else unit})." if catch else
                               f"{best} does not catch up with rag at any share, up to {pts[-1]['n_train']} "
-                              "labelled questions.")
+                              f"{'labelled questions' if qa else unit}.")
     if len(pts) > 1:
-        claim.evidence.append(f"From {pts[0]['n_train']} to {pts[-1]['n_train']} training questions {best} changed "
+        claim.evidence.append(f"From {pts[0]['n_train']} to {pts[-1]['n_train']} training {unit} {best} changed "
                               f"by {fmt.diff(metric, growth)} (paired).")
     claim.evidence.append("Rule: supported when the best fine-tuned mode stays clearly below rag (paired 95% interval "
                           "below 0) at every share, or reaches rag only with more data; contradicted when it is "

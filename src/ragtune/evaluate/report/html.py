@@ -28,7 +28,7 @@ from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.caveats import small_run_warning, test_items
 from ragtune.evaluate.report.claims import Claim
 from ragtune.evaluate.report.palette import mode_colors
-from ragtune.evaluate.results import ComparisonResults, ItemRecord, ModeCosts
+from ragtune.evaluate.results import ComparisonResults, Estimate, ItemRecord, ModeCosts
 
 SECTIONS = {
     "summary": "Summary",
@@ -235,6 +235,59 @@ def _answers(results: ComparisonResults, size: int) -> dict[str, Any]:
             "cols": grid_columns(len(results.modes))}
 
 
+def _clearly(e: Estimate | None) -> int:
+    """+1 / -1 when a paired difference's 95% interval lies above / below 0; 0 when it includes 0 (or is missing)."""
+    if e is None or not e.has_ci:
+        return 0
+    return 1 if e.lo > 0 else -1 if e.hi < 0 else 0
+
+
+def catch_up(results: ComparisonResults) -> str:
+    """Where, if anywhere, each fine-tuned mode of the learning curve catches up with rag, from its paired
+    differences to rag (``vs_rag``): the smallest share from which on it is never clearly below rag."""
+    lc = results.learning_curve or {}
+    if not lc.get("points"):
+        return ""
+    metric, unit = lc["metric"], "texts" if results.task == "classification" else "questions"
+    by_mode: dict[str, list[dict[str, Any]]] = {}
+    for p in lc["points"]:
+        by_mode.setdefault(p["mode"], []).append(p)
+    if not any(p.get("vs_rag") for p in lc["points"]):
+        return "rag was not run on these test items, so there is no rag line for fine-tuning to catch up with."
+
+    def share(p: dict[str, Any]) -> str:
+        return f"{100 * p['fraction']:g}% of the training data ({p['n_train']} labelled {unit})"
+
+    parts = []
+    for mode, pts in by_mode.items():
+        diffs = [Estimate.from_dict(p.get("vs_rag")) for p in pts]
+        signs = [_clearly(d) for d in diffs]
+        start = next((i for i in range(len(pts)) if all(s >= 0 for s in signs[i:])), None)
+        if start is None:
+            parts.append(f"{mode} does not catch up: with {share(pts[-1])} it is still clearly below rag "
+                         f"({fmt.diff(metric, diffs[-1])})")
+            continue
+        state = "clearly above" if signs[start] > 0 else "level with"
+        text = (f"{mode} is {state} rag already at the smallest share, {share(pts[0])}" if start == 0 else
+                f"{mode} catches up at {share(pts[start])}: from there on it is no longer clearly below rag")
+        text += f" ({fmt.diff(metric, diffs[start])})"
+        above = next((i for i in range(start + 1, len(pts)) if signs[i] > 0 and signs[start] == 0), None)
+        if above is not None:
+            text += f", and clearly above it at {share(pts[above])} ({fmt.diff(metric, diffs[above])})"
+        parts.append(text)
+    return (f"Where fine-tuning catches up with rag ({metric_info(metric).label}, each share minus rag, paired on "
+            f"the same {lc['n_test']} test {unit}, 95% interval): " + "; ".join(parts) + ".")
+
+
+def _learning_curve(results: ComparisonResults) -> dict[str, str]:
+    lc = results.learning_curve or {}
+    flat = " and ".join(lc.get("flat", {}))
+    return {"alt": f"Learning curve: {metric_info(lc['metric']).label} of each fine-tuned mode "
+                   "against its labelled training data, with 95% intervals"
+                   + (f"; {flat} as flat lines" if flat else ""),
+            "catch_up": catch_up(results)}
+
+
 def _machine(results: ComparisonResults) -> str:
     m = results.machine
     cores = f"{m['cpu_count']} cores" if m.get("cpu_count") else None
@@ -248,7 +301,8 @@ def render_html(results: ComparisonResults, rec: Recommendation, claims: list[Cl
     charts_: dict[str, str | None] = {"accuracy": charts.accuracy_chart(results),
                                       "latency": charts.latency_chart(results),
                                       "costs": charts.cost_chart(results) if results.costs else None,
-                                      "freshness": charts.freshness_chart(results) if results.freshness else None}
+                                      "freshness": charts.freshness_chart(results) if results.freshness else None,
+                                      "learning_curve": charts.learning_curve_chart(results)}
     has = {"summary": True, "recommendation": True, "accuracy": bool(charts_["accuracy"]),
            "latency": bool(charts_["latency"]), "costs": bool(results.costs), "freshness": bool(results.freshness),
            "retrieval": bool(results.retrieval), "confusion": bool(results.classification),
@@ -268,5 +322,6 @@ def render_html(results: ComparisonResults, rec: Recommendation, claims: list[Cl
         "confusion": _confusion(results) if has["confusion"] else [],
         "answers": _answers(results, sample_size) if has["answers"] else None,
         "glossary": [(metric_info(m).label, m, metric_info(m).meaning) for m in summary_metrics(results)],
+        "learning_curve": _learning_curve(results) if charts_["learning_curve"] else None,
     }
     return _env().get_template("report.html.j2").render(**context)
