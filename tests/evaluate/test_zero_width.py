@@ -1,6 +1,6 @@
 """A metric on which every item scores the same has a one-point interval: shown as that, not as evidence."""
 
-from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.results import Estimate
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragtune.evaluate.report import format as fmt
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.results import ComparisonResults
 
 

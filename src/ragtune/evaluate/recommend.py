@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragtune.errors import DataError
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import metric_info
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import FAMILIES, ComparisonResults, Estimate, FreshnessResult
 from ragtune.evaluate.stats import PairedComparison, compare_pair
 

@@ -110,7 +110,7 @@ class Estimate:
         """Every item scored the same (or one item): ``[lo, hi]`` is one point, which is no evidence of spread.
 
         "100.0 [100, 100]" over 24 answers says that all 24 agree, not that the true rate is 100
-        for certain; the reports write it as such (see ``report/format.estimate``).
+        for certain; the reports write it as such (see ``evaluate/formatting.estimate``).
         """
         return self.has_ci and self.lo == self.hi
 

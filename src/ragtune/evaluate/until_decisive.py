@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.datasets import QASplit, Question, check_no_leak
 from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import recommend
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.results import ComparisonResults, Estimate
 from ragtune.evaluate.stats import summarize
 

@@ -1,9 +1,8 @@
 """The comparison report: report.html (self-contained), results.json and summary.md.
 
-The report's own modules are imported inside the functions: ``ragtune.evaluate.recommend``
-imports ``report.format``, and every one of them imports ``recommend`` (directly or through
-another), so importing them here would make a cycle. matplotlib (the ``report`` extra) is only
-needed when a page with charts is rendered (see ``charts``).
+How numbers are written lives one floor down (``ragtune.evaluate.formatting``), so that
+``recommend`` and the report both use it without an import cycle. matplotlib (the ``report``
+extra) is only needed when a page with charts is rendered (see ``charts``).
 """
 
 from __future__ import annotations
@@ -11,6 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ragtune.evaluate.recommend import recommend
+from ragtune.evaluate.report.claims import key_differences
+from ragtune.evaluate.report.html import render_html
+from ragtune.evaluate.report.markdown import render_markdown
+from ragtune.evaluate.report.task_wording import for_task
+from ragtune.evaluate.report.terminal import print_summary as _print
 from ragtune.evaluate.stats import summarize
 
 
@@ -20,12 +25,6 @@ def render_report(results: Any, out_dir: str | Path, sample_size: int = 12) -> d
     The recommendation is computed from ``results`` (summarised first when its metric table
     is empty) and stored in results.json beside the data it came from.
     """
-    from ragtune.evaluate.recommend import recommend  # lazy: import cycle with evaluate.recommend
-    from ragtune.evaluate.report.claims import key_differences  # lazy: import cycle with evaluate.recommend
-    from ragtune.evaluate.report.html import render_html  # lazy: import cycle with evaluate.recommend
-    from ragtune.evaluate.report.markdown import render_markdown  # lazy: import cycle with evaluate.recommend
-    from ragtune.evaluate.report.task_wording import for_task  # lazy: import cycle with evaluate.recommend
-
     if not results.metrics:
         summarize(results)
     rec = recommend(results)
@@ -49,8 +48,6 @@ def _write(path: Path, text: str) -> None:
 
 def print_summary(results: Any, console: Any = None, recommendation: Any = None) -> None:
     """Print the summary table to the terminal with rich (see ``terminal.print_summary``)."""
-    from ragtune.evaluate.report.terminal import print_summary as _print  # lazy: import cycle with evaluate.recommend
-
     _print(results, console, recommendation)
 
 

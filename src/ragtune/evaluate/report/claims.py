@@ -9,9 +9,9 @@ and the words of its verdicts: ``verdicts.py``.
 
 from __future__ import annotations
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import not_decided_words
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.experiment_claims import (
     data_needs_rule,
     data_requirements,

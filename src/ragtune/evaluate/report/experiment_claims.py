@@ -7,8 +7,8 @@ card quotes the rule beside the evidence. The experiments' numbers come in ``Com
 
 from __future__ import annotations
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import metric_info
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.verdicts import (
     CONTRADICTED,
     NOT_DECIDED,

@@ -21,10 +21,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import METRICS, metric_info
 from ragtune.evaluate.recommend import Recommendation
 from ragtune.evaluate.report import charts
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.caveats import small_run_warning, test_items
 from ragtune.evaluate.report.claims import Claim
 from ragtune.evaluate.report.palette import mode_colors

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import Recommendation
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.claims import Claim
 from ragtune.evaluate.report.html import summary_metrics
 from ragtune.evaluate.results import ComparisonResults

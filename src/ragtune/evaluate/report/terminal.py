@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.costs import stage_lines
 from ragtune.evaluate.metrics import metric_info
-from ragtune.evaluate.report import format as fmt
 from ragtune.evaluate.report.caveats import small_run_warning
 from ragtune.evaluate.report.html import summary_metrics
 from ragtune.evaluate.report.palette import mode_colors
