@@ -127,3 +127,45 @@ def test_page_compares_two_pipelines_with_citations(browser, live_server, tmp_pa
     assert width <= 390  # no sideways scrolling on a phone
     phone.screenshot(path=str(ARTIFACTS / "serve_page_phone.png"), full_page=True)
     assert errors == [] and outside == []
+
+
+def test_page_keeps_a_conversation_per_pipeline(browser, live_server):
+    """A RAG follow-up with a pronoun is searched with its rewrite; New conversation forgets the turns."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/")
+    page.wait_for_selector(f"#pipeline-list input[value='rag:{KB}']")
+    for box in page.locator("#pipeline-list input").all():
+        box.set_checked(box.get_attribute("value") == f"rag:{KB}")
+    page.fill("#max-tokens", "12")
+    card = page.locator(f"#answers .answer[data-pipeline='rag:{KB}']")
+
+    def ask(question: str) -> None:
+        page.fill("#question", question)
+        page.click("#ask-btn")
+        card.locator(".badge.ok, .badge.err").wait_for(timeout=60_000)
+        page.wait_for_selector("#ask-btn:enabled")  # #turns is set once every pipeline has answered
+        assert page.locator("#answers .answer").count() == 1
+        assert "error" not in card.locator(".badge").inner_text(), card.locator(".text").inner_text()
+
+    first = "Who won Super Bowl 50?"
+    ask(first)
+    assert page.locator("#turns").inner_text() == ""  # one turn is not yet a conversation
+    assert card.locator(".query").inner_text() == f"searched for: {first}"
+
+    follow_up = "Where was it played?"
+    ask(follow_up)
+    assert page.locator("#turns").inner_text() == "conversation: 2 turns"
+    searched = card.locator(".query").inner_text()
+    assert searched.startswith("searched for: ")
+    rewrite = searched.removeprefix("searched for: ").strip()
+    assert rewrite and rewrite != follow_up  # the standalone rewrite, not the follow-up as typed
+
+    page.click("#new-conversation")
+    assert page.locator("#answers .answer").count() == 0
+    assert page.locator("#turns").inner_text() == ""
+    ask(follow_up)  # now a first question again: searched as asked, no earlier turns sent
+    assert page.locator("#turns").inner_text() == ""
+    assert card.locator(".query").inner_text() == f"searched for: {follow_up}"
+    assert errors == []
