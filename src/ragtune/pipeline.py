@@ -26,7 +26,7 @@ from ragtune.generate.citations import attribute
 from ragtune.generate.conversation import Conversation, standalone_question
 from ragtune.generate.prompts import base_messages
 from ragtune.generate.reader import READERS, clean_answer, reader_messages
-from ragtune.generate.reader_adapter import ReaderAdapter, choose_reader_adapter
+from ragtune.generate.reader_adapter import ReaderAdapter, adapter_setting, choose_reader_adapter
 from ragtune.generate.registry import auto_engine
 from ragtune.kb import open_kb
 from ragtune.names import NAME_RE
@@ -139,12 +139,14 @@ class Pipeline:
         return self.ask_stream(conversation.prompt_question(), examples=conversation.examples(),
                                search_query=search_query, **kw)
 
-    def reader_adapter(self, gen: Generator, setting: str | None = None) -> ReaderAdapter | None:
-        """The reader adapter ``rag`` answers with for this generator (see generate/reader_adapter.py)."""
+    def reader_adapter(self, gen: Generator, setting: str | None = None,
+                       reader: str | None = None) -> ReaderAdapter | None:
+        """The reader adapter ``rag`` answers with for this generator (see generate/reader_adapter.py); none
+        when a reader other than plain is asked for by name and no adapter is (``adapter_setting``)."""
         kind = self.settings.generation.engine
         if kind == "auto":
             kind = auto_engine(gen.spec.kind) or ""
-        return choose_reader_adapter(setting or self.settings.reader.adapter, gen.spec, kind)
+        return choose_reader_adapter(adapter_setting(self.settings.reader.adapter, reader, setting), gen.spec, kind)
 
     def ask_stream(self, question: str, mode: str = "rag", kb: str | None = None, model: str | None = None,
                    top_k: int | None = None, retrieval: str | None = None, where: str | None = None,
@@ -156,7 +158,8 @@ class Pipeline:
 
         ``reader`` (``plain`` | ``focus``) overrides ``[reader] method``; ``raft`` models always
         read the plain prompt they were trained on, and so does ``rag`` while a reader adapter
-        answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file).
+        answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file); a
+        reader other than plain asked for by name answers without the adapter unless one is asked too.
         ``search_query`` retrieves with other text than the question (a conversation's standalone
         question); ``sampling`` overrides ``GenParams`` fields for this answer (the API's sampling).
         """
@@ -174,7 +177,7 @@ class Pipeline:
             raise ConfigError(f"reader {reader!r} is not allowed; use one of {', '.join(READERS)}")
         t0 = time.perf_counter()
         gen = resolve_generator(self.settings, model, need_tuned=mode in TUNED_MODES)
-        ra = self.reader_adapter(gen, reader_adapter) if mode == "rag" else None
+        ra = self.reader_adapter(gen, reader_adapter, reader) if mode == "rag" else None
         if ra is not None:
             gen = Generator(gen.spec, str(ra.path), gen.label)
         p = self.settings.prompts

@@ -8,7 +8,7 @@ import gguf
 import pytest
 
 from ragtune.errors import ConfigError
-from ragtune.generate.reader_adapter import DATA_DIR, MANIFEST, choose_reader_adapter, shipped
+from ragtune.generate.reader_adapter import DATA_DIR, MANIFEST, adapter_setting, choose_reader_adapter, shipped
 from ragtune.registry import ModelSpec, resolve
 
 
@@ -50,3 +50,13 @@ def test_an_adapter_path_is_checked(bundled, tmp_path):
     assert choose_reader_adapter(str(mine), bundled, "llama.cpp").path == mine
     with pytest.raises(ConfigError, match="needs the llama.cpp engine"):
         choose_reader_adapter(str(mine), bundled, "transformers")
+
+
+def test_a_reader_asked_for_by_name_reads_without_the_adapter_unless_one_is_asked_too():
+    """The adapter was trained on plain prompts: ``--reader focus`` (and the rag/focus variant) must measure
+    the focus reader on the base model, not the adapter reading a plain prompt."""
+    assert adapter_setting("auto", None, None) == "auto"
+    assert adapter_setting("auto", "plain", None) == "auto"
+    assert adapter_setting("auto", "focus", None) == "none"
+    assert adapter_setting("auto", "focus", "auto") == "auto"  # both asked: the caller gets what it asked
+    assert adapter_setting("none", None, "auto") == "auto"

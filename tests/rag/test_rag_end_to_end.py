@@ -108,6 +108,8 @@ def test_the_reader_adapter_reads_better_than_the_base_model(squad_kb):
     without = [pipe.ask(q["question"], mode="rag", kb="squad", reader_adapter="none") for q in sample]
     assert {a.reader for a in with_adapter} == {"adapter:smollm2-135m-reader"}
     assert {a.reader for a in without} == {s.reader.method} and without[0].adapter is None
+    focus = pipe.ask(sample[0]["question"], mode="rag", kb="squad", reader="focus")
+    assert focus.reader == "focus" and focus.adapter is None  # a reader asked for by name: the bare model
     f1 = [sum(token_f1(a.text, q["answers"]) for a, q in zip(run, sample, strict=True)) / len(sample)
           for run in (with_adapter, without)]
     # Measured 2026-12-06 (onnx-int8 KB, 2 threads): 14.7 vs 7.6. On the 200 bench-split questions of

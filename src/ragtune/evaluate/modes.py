@@ -53,7 +53,8 @@ _MODES = [
     QAMode("rag/whole", "rag", "RAG reading the whole retrieved chunks (reader plain)", "rag", closed_book="base",
            options={"reader": "plain"}, variant=True),
     QAMode("rag/focus", "rag", "RAG reading only the passage sentence that best matches the question (reader "
-           "focus)", "rag", closed_book="base", options={"reader": "focus"}, variant=True),
+           "focus, on the base model: the reader adapter was trained on whole passages)", "rag",
+           closed_book="base", options={"reader": "focus"}, variant=True),
     QAMode("rag/dense", "rag", "RAG with dense retrieval only", "rag", closed_book="base",
            options={"retrieval": "dense"}, variant=True),
     QAMode("rag/bm25", "rag", "RAG with BM25 retrieval only", "rag", closed_book="base",

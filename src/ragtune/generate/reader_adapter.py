@@ -65,6 +65,23 @@ def _from_path(value: str) -> ReaderAdapter:
     return ReaderAdapter(path.stem, path, None)
 
 
+def adapter_setting(configured: str, reader: str | None, asked: str | None) -> str:
+    """The ``[reader] adapter`` value one answer runs under.
+
+    An adapter asked for by the caller wins; otherwise a reader other than ``plain`` asked for by
+    name reads with the bare model, since the shipped adapters were trained on plain prompts (so
+    ``--reader focus`` and the ``rag/focus`` variant measure the focus reader, not the adapter)::
+
+        >>> adapter_setting("auto", None, None), adapter_setting("auto", "focus", None)
+        ('auto', 'none')
+        >>> adapter_setting("auto", "focus", "auto"), adapter_setting("auto", "plain", None)
+        ('auto', 'auto')
+    """
+    if asked is not None:
+        return asked
+    return "none" if reader not in (None, "plain") else configured
+
+
 def choose_reader_adapter(setting: str, spec: ModelSpec, engine: str) -> ReaderAdapter | None:
     """The reader adapter for ``spec`` under ``[reader] adapter = setting``, or None.
 
