@@ -1,6 +1,11 @@
 """Training speed: ragtune's loop (the sft recipe's examples through ``train_loop``) against a
 minimal hand-written PyTorch loop on the same model, batches, LoRA and precision.
 
+Recipes: ``sft`` (examples/finetune QA in the chat template), ``cpt`` (its corpus as text blocks)
+and ``raft`` (the knowledge example's questions in the RAG prompt with their source passage and
+one retrieved distractor, as ``ragtune compare --example knowledge`` trains them: its docs chunked
+like ingest, ``max_seq_len`` 512; pass ``--batch-size 8`` for the example's batch).
+
 Both sides use the bundled model dequantised to float32, LoRA r=16 on all linear layers (peft),
 AdamW, the same micro-batches (the loop's seeded order and padding), the same thread count and,
 per row, the same autocast setting (fp32, or bf16 autocast where the CPU has bf16 instructions).
@@ -18,16 +23,54 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 from bench_common import ROOT, header, median, table, write_section
 
 TITLE = "Fine-tuning: training tokens/s, ragtune loop against a hand-written PyTorch loop"
 DATA = ROOT / "examples" / "finetune" / "train.jsonl"
+KNOWLEDGE = ROOT / "examples" / "knowledge" / "data"
+
+
+def raft_examples(tok, n: int, docs: int = 12, max_seq_len: int = 512):
+    """RAFT examples over the knowledge example's first ``docs`` paragraphs: its settings
+    (1 distractor, 20% of the questions without their source), the questions taken one per paragraph
+    in turn, those longer than ``max_seq_len`` skipped (as compare does)."""
+    from ragtune.config import Settings
+    from ragtune.train.data import QAItem
+    from ragtune.train.raft import build_examples, build_rows, embedder_fn
+    from ragtune.train.sources import chunks_from_paths
+
+    corpus = [json.loads(x) for x in (KNOWLEDGE / "corpus.jsonl").read_text().splitlines()][:docs]
+    folder = Path(tempfile.mkdtemp(prefix="bench-raft-"))
+    path = {}
+    for d in corpus:
+        path[d["id"]] = folder / (d["id"].replace(":", "_") + ".txt")
+        path[d["id"]].write_text(d["text"], encoding="utf-8")
+    settings = Settings()
+    chunks = chunks_from_paths(settings, [folder])
+    per_doc: dict[str, list[QAItem]] = {}
+    for x in (KNOWLEDGE / "qa.jsonl").read_text().splitlines():
+        r = json.loads(x)
+        if r["doc_id"] in path:
+            per_doc.setdefault(r["doc_id"], []).append(
+                QAItem(r["id"], "qa", r["question"], r["answers"][0], doc_id=chunks_doc_id(chunks, path[r["doc_id"]])))
+    queues = list(per_doc.values())
+    items = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)][: 2 * n]
+    rows = build_rows(items, chunks, embedder_fn(settings), k=1, p_drop=0.2, seed=0, prompts=settings.prompts)
+    return [e for e in build_examples(rows, tok) if len(e) <= max_seq_len][:n]
+
+
+def chunks_doc_id(chunks, path: Path) -> str:
+    """The doc_id ingest gave the file at ``path``."""
+    return next(c.doc_id for c in chunks if Path(c.source).name == path.name)
 
 
 def sft_examples(tok, n: int, recipe: str):
     """Training examples as the recipe builds them (``sft``: chat template + answer mask; ``cpt``:
     the corpus paragraphs as text blocks)."""
+    if recipe == "raft":
+        return raft_examples(tok, n)
     if recipe == "cpt":
         from ragtune.train.cpt import build_examples as cpt_examples
         from ragtune.types import Chunk
@@ -94,7 +137,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
-    ap.add_argument("--recipes", default="sft", help="comma-separated: sft, cpt")
+    ap.add_argument("--recipes", default="sft", help="comma-separated: sft, cpt, raft")
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
@@ -121,14 +164,14 @@ def main() -> None:
             rows.append([recipe, prec, median(ours), median(hand), median(ours) / median(hand),
                          ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(ours, hand, strict=True))])
     fp32 = {r[0]: r[2] for r in rows if r[1] == "fp32"}
+    vs_fp32 = [f"{r[0]} x{r[2] / fp32[r[0]]:.2f}" for r in rows if r[1] == "bf16" and r[0] in fp32]
     body = "\n\n".join([
         header(f"Command: `.venv/bin/python benchmarks/bench_train.py --steps {args.steps} --batch-size "
                f"{args.batch_size} --rounds {args.rounds} --threads {args.threads} --recipes {args.recipes}`. "
                f"CPU bf16 instructions: {cpu_supports_bf16()}."),
         table(["recipe", "precision", "ragtune tok/s", "hand-written tok/s", "ratio", "rounds (ragtune/hand)"],
               rows),
-        "bf16 autocast against fp32 (ragtune loop): " + ", ".join(
-            f"{r[0]} x{r[2] / fp32[r[0]]:.2f}" for r in rows if r[1] == "bf16" and r[0] in fp32),
+        *(["bf16 autocast against fp32 (ragtune loop): " + ", ".join(vs_fp32)] if vs_fp32 else []),
     ])
     print(body)
     if not args.no_write:

@@ -120,7 +120,7 @@ def test_the_cli_and_the_experiment_start_from_trainconfig_defaults():
     train = typer.main.get_command(app).commands["train"]
     for recipe in ("sft", "cpt", "synth", "raft", "classify"):
         flags = {p.name: p.default for p in train.commands[recipe].params if p.name in TrainConfig.model_fields}
-        assert len(flags) == 23, recipe
+        assert len(flags) == 24, recipe
         assert flags == {k: getattr(defaults, k) for k in flags}, recipe
     exp = load_experiment(data={**EXPERIMENT, "seed": 7, "train": {}})
     # ... with the comparison's own: long examples are skipped (and counted in the notes), not fatal.

@@ -56,6 +56,8 @@ _TRAINING_HELP: list[tuple[str, Any, str]] = [
     ("precision", str, "auto (bf16 autocast where the CPU supports it), bf16 or fp32."),
     ("max_seq_len", int, "Longest example in tokens; longer ones are an error (see --skip-long)."),
     ("skip_long", bool, "Drop examples longer than --max-seq-len instead of stopping."),
+    ("gradient_checkpointing", bool, "Recompute activations in the backward pass instead of keeping them: "
+     "much less memory on long examples (RAFT prompts), some speed."),
     ("val_fraction", float, "Share held out for validation when no validation file is given."),
     ("eval_every", int, "Steps between validation passes (0: once per epoch)."),
     ("patience", int, "Stop after this many validation passes without improvement (0: never)."),
@@ -68,6 +70,9 @@ _TRAINING_HELP: list[tuple[str, Any, str]] = [
 TRAINING_FLAGS: list[tuple[str, Any, Any, str]] = [
     (name, typ, TrainConfig.model_fields[name].default, help_) for name, typ, help_ in _TRAINING_HELP
 ]
+# Switches with a --no- form even where the default is off: a setting whose default may differ
+# by recipe or experiment, so either value can be asked for explicitly.
+_BOTH_WAYS = ("gradient_checkpointing",)
 COMMON_FLAGS: list[tuple[str, Any, Any, str]] = [
     ("base", str | None, None, "Base model to fine-tune (default: models.generator)."),
     ("overwrite", bool, False, "Replace a model of the same name."),
@@ -80,7 +85,8 @@ COMMON_FLAGS: list[tuple[str, Any, Any, str]] = [
 def _flag(name: str, typ: Any, default: Any, help_: str) -> inspect.Parameter:
     opt = f"--{name.replace('_', '-')}" if name != "as_json" else "--json"
     if typ is bool and name not in ("as_json",):
-        decl = [opt] if default is False else [f"{opt}/--no-{name.replace('_', '-')}"]
+        both = default is not False or name in _BOTH_WAYS
+        decl = [f"{opt}/--no-{name.replace('_', '-')}"] if both else [opt]
     else:
         decl = [opt]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=typ,
@@ -136,7 +142,8 @@ def _report(outcome: Any, as_json: bool) -> None:
     console.print(
         f"[green]trained[/] {info.name} ({info.recipe}, {info.weights}) in {res.seconds:.0f} s: "
         f"{res.steps} steps{early}, loss {first:.4f} -> {res.final_loss:.4f}{val}, "
-        f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, {res.processes} process(es), "
+        f"{res.tokens_per_s:.0f} tokens/s ({res.precision}, "
+        f"{'gradient checkpointing, ' if res.gradient_checkpointing else ''}{res.processes} process(es), "
         f"{res.threads} thread{'' if res.threads == 1 else 's'} each)"
     )
     mode = "raft --kb KB" if info.recipe == "raft" else "ft"

@@ -68,6 +68,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     max_seq_len: int = Field(512, ge=8)
     skip_long: bool = False
+    gradient_checkpointing: bool = Field(False, description="keep only each layer's input and recompute the rest "
+                                         "in the backward pass: far less memory on long examples, more compute")
     val_fraction: float = Field(0.1, ge=0, lt=1)
     # evaluation, checkpoints, logging
     eval_every: int = Field(0, ge=0, description="steps between validation passes; 0 = once per epoch")

@@ -11,6 +11,9 @@ What happens in ``train_loop``:
 2. for each optimizer step: forward ``grad_accum`` micro-batches under bf16 autocast (where the
    CPU has bf16 instructions), loss summed over the answer tokens and divided by the step's token
    count, backward, clip, AdamW step, learning-rate schedule (linear warm-up, then cosine/linear);
+   with ``gradient_checkpointing`` each decoder layer keeps only its input and recomputes the rest
+   in the backward pass (same losses; on the knowledge example's RAFT batches 3.5 GB instead of 8.4 GB
+   at 0.67x the tokens/s, see benchmarks/RESULTS.md);
 3. every ``eval_every`` steps: validation loss, early stopping after ``patience`` passes without
    improvement (the best weights are kept and restored at the end);
 4. every ``checkpoint_every`` steps: an atomic checkpoint (see ``checkpoint.py``); ``resume=True``
@@ -40,6 +43,7 @@ from ragtune.threads import threads_per_process
 from ragtune.train import checkpoint as ckpt
 from ragtune.train.config import TrainConfig
 from ragtune.train.data import Example
+from ragtune.train.heap import trim_heap
 from ragtune.train.model_io import autocast_dtype
 
 # accelerate asks transformers a deprecated question on every prepare; the warning tells users nothing.
@@ -63,6 +67,7 @@ class TrainResult:
     processes: int = 1
     threads: int = 0  # torch threads each process used (``train.threads``, else the cores free at the start)
     threads_source: str = "auto"  # "setting" (train.threads pinned it) | "auto"
+    gradient_checkpointing: bool = False  # activations recomputed in the backward pass (train.gradient_checkpointing)
 
     @property
     def final_loss(self) -> float | None:
@@ -107,6 +112,44 @@ def prepare_model(model: torch.nn.Module, cfg: TrainConfig, task_type: str = "CA
         raise TrainingError(f"LoRA target_modules {cfg.target_modules!r} do not fit this model: {e}") from e
 
 
+def _hf_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model inside a PEFT wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def set_gradient_checkpointing(model: torch.nn.Module, on: bool) -> None:
+    """Turn transformers' activation checkpointing on or off for ``model`` (LoRA-wrapped or not).
+
+    Each decoder layer keeps only its input; the rest is recomputed in the backward pass. The
+    non-reentrant form (``use_reentrant=False``) restores the RNG state, so dropout draws the same
+    masks and the losses and gradients are the ones without it. Frozen embeddings give the first
+    layer an input that needs no gradient; ``enable_input_require_grads`` (a hook on the input
+    embeddings, which transformers adds itself on enabling, and which is removed here on
+    disabling) keeps the LoRA weights of that layer receiving theirs.
+    """
+    hf = _hf_model(model)
+    if not getattr(hf, "supports_gradient_checkpointing", False):
+        if on:
+            raise TrainingError(f"gradient_checkpointing: {type(hf).__name__} does not support it; "
+                                "train with --no-gradient-checkpointing")
+        return
+    kwargs = {"use_reentrant": False}
+    if on:
+        if hasattr(hf, "activation_checkpointing_enable"):  # transformers >= 5
+            hf.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if not (getattr(hf, "_require_grads_hooks", None) or getattr(hf, "_require_grads_hook", None)):
+            hf.enable_input_require_grads()  # older transformers leave it to the caller
+    else:
+        if hasattr(hf, "activation_checkpointing_disable"):
+            hf.activation_checkpointing_disable()
+        else:
+            hf.gradient_checkpointing_disable()
+        if hasattr(hf, "disable_input_require_grads") and getattr(hf, "_require_grads_hooks", None):
+            hf.disable_input_require_grads()
+
+
 def pad_collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a micro-batch to its longest example; padding never counts in the loss."""
     width = max(len(e) for e in examples)
@@ -128,7 +171,8 @@ def causal_lm_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]
     A sum (not a mean) so that accumulated micro-batches and processes weigh every token equally.
     Only the positions that predict a labelled token go through the output layer (transformers'
     ``logits_to_keep`` with a boolean mask): with the loss on short answers, most of the 49k-wide
-    vocabulary projection of the prompt would be computed and thrown away.
+    vocabulary projection of the prompt would be computed and thrown away. No KV cache is built
+    (``use_cache=False``): training never reads it, and it is incompatible with checkpointing.
     """
     targets = batch["labels"][:, 1:]
     keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
@@ -137,13 +181,13 @@ def causal_lm_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]
     if _MASKED_LOGITS[0] and bool(n < keep.numel() * 0.9):
         try:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                           logits_to_keep=keep).logits
+                           logits_to_keep=keep, use_cache=False).logits
             if logits.ndim == 2 and logits.shape[0] == n:
                 return F.cross_entropy(logits.float(), targets[keep[:, :-1]], reduction="sum"), n
         except (TypeError, ValueError, RuntimeError, IndexError):
             pass
         _MASKED_LOGITS[0] = False  # this model or transformers version does not support it
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100,
                            reduction="sum")
     return loss, n
@@ -276,6 +320,8 @@ def train_loop(
     steps_per_epoch = math.ceil(len(epoch_order(len(train), cfg.batch_size, cfg.seed, 0, world, rank))
                                 / cfg.grad_accum)
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    if cfg.gradient_checkpointing:
+        set_gradient_checkpointing(model, True)  # before DDP wraps it; undone at the end
     ddp_model = acc.prepare_model(model)  # moves to the device; wraps in DDP under several processes
     raw_model = acc.unwrap_model(ddp_model)
     params = [p for p in raw_model.parameters() if p.requires_grad]
@@ -285,7 +331,8 @@ def train_loop(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
 
     result = TrainResult(0, total_steps, precision="bf16" if amp is not None else "fp32", processes=world,
-                         threads=threads, threads_source="setting" if cfg.threads else "auto")
+                         threads=threads, threads_source="setting" if cfg.threads else "auto",
+                         gradient_checkpointing=cfg.gradient_checkpointing)
     best_val, bad_evals, best_weights = math.inf, 0, None
     torch.manual_seed(cfg.seed + rank)
     step = 0
@@ -369,6 +416,9 @@ def train_loop(
     finally:
         bar.close()
         torch.set_num_threads(old_threads)
+        if cfg.gradient_checkpointing:
+            set_gradient_checkpointing(raw_model, False)  # the model leaves as it came (generation, export)
+        trim_heap()  # a longer process (compare) goes on without this run's freed memory
     result.steps = step
     result.seconds = time.perf_counter() - t0
     counted = torch.tensor([tokens], dtype=torch.long, device=acc.device)
