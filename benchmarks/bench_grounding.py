@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--split", choices=("tune", "bench"), default="bench")
     ap.add_argument("--approaches", default="plain-prompt,whole,focus,reader-adapter")
     ap.add_argument("--reader-model", help="a reader trained with `ragtune train raft` (adds reader-lora)")
+    ap.add_argument("--reader-adapter", type=Path, action="append", default=[],
+                    help="a GGUF reader adapter (benchmarks/train_reader.py; a .json beside it names its reader); "
+                    "adds an approach named after the file; repeatable")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "grounding")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md")
     args = ap.parse_args()
@@ -208,6 +211,9 @@ def main() -> None:
     if args.reader_model:
         APPROACHES["reader-lora"] = {"mode": "raft", "model": args.reader_model}
         names.append("reader-lora")
+    for path in args.reader_adapter:
+        APPROACHES[path.stem] = {"reader": "plain", "adapter": str(path.resolve())}
+        names.append(path.stem)
     for name in names:
         t = time.perf_counter()
         results[name] = run_approach(s, kb.name, qs, APPROACHES[name], doc_of)

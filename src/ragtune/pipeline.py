@@ -157,8 +157,8 @@ class Pipeline:
         """Yield answer text as it is generated, then the finished ``Answer``.
 
         ``reader`` (``plain`` | ``focus``) overrides ``[reader] method``; ``raft`` models always
-        read the plain prompt they were trained on, and so does ``rag`` while a reader adapter
-        answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file); a
+        read the plain prompt they were trained on, and ``rag`` reads the prompt of its reader adapter
+        while one answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file); a
         reader other than plain asked for by name answers without the adapter unless one is asked too.
         ``search_query`` retrieves with other text than the question (a conversation's standalone
         question); ``sampling`` overrides ``GenParams`` fields for this answer (the API's sampling).
@@ -191,9 +191,11 @@ class Pipeline:
             hits = kb_obj.search(search_query or question, k=top_k, mode=retrieval, filters=filters, where=where,
                                  as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
-            method = "plain" if mode == "raft" or ra else (reader or self.settings.reader.method)
-            messages = reader_messages(question, hits, p, self.settings.reader, examples, method=method,
-                                       embed=kb_obj.embedder.encode)
+            rs = self.settings.reader
+            if ra is not None:  # a reader adapter reads the prompt it was trained on
+                rs = rs.model_copy(update={"method": ra.method, "focus_sentences": ra.focus_sentences})
+            method = "plain" if mode == "raft" else (rs.method if ra else reader or rs.method)
+            messages = reader_messages(question, hits, p, rs, examples, method=method, embed=kb_obj.embedder.encode)
         else:
             messages = base_messages(question, p, examples)
         answer = Answer(text="", mode=mode, question=question, model=gen.spec.name, adapter=gen.adapter,

@@ -60,3 +60,15 @@ def test_a_reader_asked_for_by_name_reads_without_the_adapter_unless_one_is_aske
     assert adapter_setting("auto", "focus", None) == "none"
     assert adapter_setting("auto", "focus", "auto") == "auto"  # both asked: the caller gets what it asked
     assert adapter_setting("none", None, "auto") == "auto"
+
+
+def test_a_users_adapter_reads_the_prompt_its_manifest_names(bundled, tmp_path):
+    """``ragtune train raft --reader focus`` records its reader beside the exported GGUF; ``rag`` must then
+    send the focused prompt the adapter was trained on, and a bare file reads the plain prompt."""
+    mine = tmp_path / "reader-focus3.gguf"
+    mine.write_bytes(shipped()[0].path.read_bytes())
+    bare = choose_reader_adapter(str(mine), bundled, "llama.cpp")
+    assert (bare.method, bare.base_fingerprint) == ("plain", None)
+    mine.with_suffix(".json").write_text(json.dumps({"reader": {"method": "focus", "focus_sentences": 3}}))
+    focused = choose_reader_adapter(str(mine), bundled, "llama.cpp")
+    assert (focused.name, focused.method, focused.focus_sentences) == ("reader-focus3", "focus", 3)

@@ -5,11 +5,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ragtune.config import PromptSettings
+from ragtune.config import PromptSettings, ReaderSettings
 from ragtune.errors import DataError
 from ragtune.train.data import QAItem
 from ragtune.train.raft import build_rows, find_oracles, nearest_distractors
-from ragtune.types import Chunk
+from ragtune.generate.reader import reader_messages
+from ragtune.types import Chunk, Hit
 
 
 def bow_embed(texts):
@@ -68,6 +69,36 @@ def test_abstain_variant_and_prompt_shape():
     assert {r.messages[-1]["content"] for r in rows} == {"NOPE"}
     assert rows[0].messages[0] == {"role": "system", "content": p.system}
     assert rows[0].messages[1]["content"].endswith(f"Question: {rows[0].question}")
+
+
+def _long_corpus(n=12):
+    return [Chunk(f"c{i}", f"/d/corpus.jsonl#doc{i}", "/d/corpus.jsonl",
+                  f"The museum opened in {1900 + i}. Its garden covers {10 + i} acres. "
+                  f"The curator of gallery{i} is Ann{i}. Tickets cost {5 + i} euros.") for i in range(n)]
+
+
+def test_focus_reader_rows_show_what_rag_sends_and_cite_only_a_kept_answer():
+    chunks = _long_corpus()
+    qs = [QAItem(f"qa.jsonl:{i + 1}", "qa", f"Who is the curator of gallery{i}?", f"Ann{i}", doc_id=f"doc{i}")
+          for i in range(12)]
+    # a question whose words point at another sentence than the one with the answer
+    qs.append(QAItem("qa.jsonl:13", "qa", "How many acres does the garden of the museum cover?", "Ann3",
+                     doc_id="doc3"))
+    reader = ReaderSettings(method="focus", focus_sentences=1)
+    rows = build_rows(qs, chunks, bow_embed, k=2, p_drop=0.0, seed=0, reader=reader)
+    for r in rows[:12]:
+        # exactly the prompt `ask --reader focus` sends for these passages
+        assert r.messages[:-1] == reader_messages(r.question, [Hit(c, 0.0) for c in r.passages], PromptSettings(),
+                                                  reader)
+        user = r.messages[-2]["content"]
+        assert f"The curator of gallery{r.question.split('gallery')[1][:-1]} is" in user
+        assert "Tickets cost" not in user and "museum opened" not in user  # one sentence, not the chunk
+        assert r.messages[-1]["content"] == f"{r.answer} [{r.oracle_position}]"
+    odd = rows[12]
+    assert "Ann3" not in odd.messages[-2]["content"] and odd.oracle_position is None
+    assert odd.messages[-1]["content"] == "Ann3"  # no citation of a passage that does not show the answer
+    plain = build_rows(qs, chunks, bow_embed, k=2, p_drop=0.0, seed=0)
+    assert "Tickets cost" in plain[0].messages[-2]["content"]
 
 
 def test_distractors_are_the_nearest_other_chunks():

@@ -234,13 +234,26 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
                                           help="Share of questions shown without their source."),
              dropped_answer: str = typer.Option(RAFT_DROPPED_ANSWER, "--dropped-answer",
                                                 help="Target when the source is dropped: answer or abstain."),
+             reader: str = typer.Option("plain", "--reader",
+                                        help="The prompt trained on: plain (whole passages) or focus (the passages' "
+                                        "best-matching sentences, as `ask --reader focus` sends): a reader adapter."),
+             focus_sentences: int = typer.Option(None, "--focus-sentences", min=1,
+                                                 help="With --reader focus: sentences kept (default [reader])."),
              cfg: Any = None, opts: Any = None):
     """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
+    from ragtune.generate.reader import READERS
+
     settings = settings_from(ctx)
+    if reader not in READERS:
+        raise ConfigError(f"--reader {reader!r} is not allowed; use one of {', '.join(READERS)}")
+    if focus_sentences is not None and reader != "focus":
+        raise ConfigError("--focus-sentences needs --reader focus")
+    shown = settings.reader.model_copy(update={"method": reader, **(
+        {"focus_sentences": focus_sentences} if focus_sentences else {})})
     chunks = _chunks(settings, kb, corpus) if kb or corpus else None
     out = recipe("raft").load()(settings, data, name, cfg, chunks=chunks, val_data=val_data or None,
                                 k=distractors, p_drop=p_drop, dropped_answer=dropped_answer, base=opts["base"],
-                                overwrite=opts["overwrite"], progress=_progress(opts))
+                                overwrite=opts["overwrite"], progress=_progress(opts), reader=shown)
     _finish(settings, out, opts)
 
 

@@ -15,8 +15,9 @@ GGUF f16, its manifest and the licence of its training data). ``[reader] adapter
 - ``none``: never (the ``rag/base`` variant of ``compare`` measures this);
 - a path to a GGUF LoRA adapter file (with a ``.json`` manifest beside it, or none).
 
-A reader adapter always reads the plain prompt it was trained on (``[prompts]`` system and RAG
-template, whole chunks), so ``[reader] method`` does not apply while one is in use.
+A reader adapter always reads the prompt it was trained on, which its manifest names (``reader``:
+``plain``, whole chunks, or ``focus`` with its number of sentences; ``ragtune train raft --reader``),
+so ``[reader] method`` does not apply while one is in use.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class ReaderAdapter:
     path: Path
     base_fingerprint: str | None  # None: a user's adapter, trusted to fit the model it is used with
     trained_on: str = ""
+    method: str = "plain"  # the reader whose prompt it was trained on (generate/reader.py)
+    focus_sentences: int = 1  # with method focus
 
     def fits(self, spec: ModelSpec) -> bool:
         return self.base_fingerprint is None or spec.kind == "gguf" and spec.fingerprint() == self.base_fingerprint
@@ -54,15 +57,22 @@ def shipped() -> list[ReaderAdapter]:
     for entry in json.loads(f.read_text(encoding="utf-8"))["adapters"]:
         path = DATA_DIR / entry["file"]
         if path.exists():
-            out.append(ReaderAdapter(entry["name"], path, entry["base_fingerprint"], entry.get("trained_on", "")))
+            shown = entry.get("reader", {"method": "plain"})
+            out.append(ReaderAdapter(entry["name"], path, entry["base_fingerprint"], entry.get("trained_on", ""),
+                                     shown["method"], shown.get("focus_sentences", 1)))
     return out
 
 
 def _from_path(value: str) -> ReaderAdapter:
+    """A user's GGUF adapter; a ``.json`` beside it may name its reader (``{"reader": {"method": "focus",
+    "focus_sentences": 3}}``, as a ``ragtune train raft --reader focus`` model records it)."""
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(f"reader.adapter {value!r} is not a file; give a GGUF LoRA adapter, 'auto' or 'none'")
-    return ReaderAdapter(path.stem, path, None)
+    meta = path.with_suffix(".json")
+    shown = json.loads(meta.read_text(encoding="utf-8")).get("reader", {}) if meta.is_file() else {}
+    return ReaderAdapter(path.stem, path, None, method=shown.get("method", "plain"),
+                         focus_sentences=shown.get("focus_sentences", 1))
 
 
 def adapter_setting(configured: str, reader: str | None, asked: str | None) -> str:

@@ -12,7 +12,12 @@ numbered passages, the question) with
   model also learns what to do when retrieval misses: the paper trains it to answer from memory
   (``dropped_answer="answer"``); ``"abstain"`` trains the configured "I don't know" instead;
 - the passages in a seeded random order, and the answer citing the oracle's number: ``Denver
-  Broncos [2]``.
+  Broncos [2]``;
+- with ``reader`` (a ``[reader]`` section whose ``method`` is ``focus``) the prompt is the focus
+  reader's instead: only the passage sentences that best match the question, under their
+  passage's number (generate/reader.py), exactly what ``rag`` sends with that reader. When the
+  kept sentences of the oracle do not hold the answer, the target is the answer without a
+  citation, as for a dropped oracle.
 
 The loss is on the answer only (the SFT mask), so the model learns to find and cite, not to
 reproduce passages.
@@ -28,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.config import PromptSettings
+from ragtune.config import PromptSettings, ReaderSettings
 from ragtune.embedding import get_embedder
 from ragtune.errors import DataError
 from ragtune.generate.prompts import rag_messages
+from ragtune.generate.reader import focus_hits
 from ragtune.registry import resolve
 from ragtune.text import normalize_answer
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
@@ -124,7 +130,8 @@ def nearest_distractors(q_vecs: np.ndarray, c_vecs: np.ndarray, oracles: Sequenc
 
 def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, k: int = RAFT_DISTRACTORS,
                p_drop: float = RAFT_P_DROP, seed: int = 0, prompts: PromptSettings | None = None,
-               dropped_answer: str = RAFT_DROPPED_ANSWER, chunk_vectors: np.ndarray | None = None) -> list[RaftRow]:
+               dropped_answer: str = RAFT_DROPPED_ANSWER, chunk_vectors: np.ndarray | None = None,
+               reader: ReaderSettings | None = None) -> list[RaftRow]:
     """RAFT rows for ``items`` over the corpus ``chunks`` (see the module docstring)."""
     if not 0 <= p_drop <= 1:
         raise DataError(f"p_drop must be between 0 and 1, got {p_drop}")
@@ -156,11 +163,19 @@ def build_rows(items: Sequence[QAItem], chunks: list[Chunk], embed: EmbedFn, *, 
         rng.shuffle(ids)
         passages = [chunks[j] for j in ids]
         pos = ids.index(oracles[i]) + 1 if keep_oracle else None
+        hits = [Hit(c, 0.0) for c in passages]
+        if reader is not None and reader.method == "focus":  # what reader_messages sends with this reader
+            kept, numbers = focus_hits(it.question, hits, reader.focus_sentences, embed, reader.similarity_weight)
+            msgs = rag_messages(it.question, kept, prompts, numbers=numbers)
+            if pos is not None and (pos not in numbers or not _contains(kept[numbers.index(pos)].chunk.text,
+                                                                        it.answer)):
+                pos = None  # the focus reader kept none of the oracle's answer sentences
+        else:
+            msgs = rag_messages(it.question, hits, prompts)
         if pos is not None:
             answer = f"{it.answer} [{pos}]"
         else:
             answer = it.answer if dropped_answer == "answer" else prompts.no_answer
-        msgs = rag_messages(it.question, [Hit(c, 0.0) for c in passages], prompts)
         msgs.append({"role": "assistant", "content": answer})
         rows.append(RaftRow(it.where, it.question, it.answer, chunks[oracles[i]].chunk_id, passages, pos, msgs))
     return rows
@@ -179,8 +194,11 @@ def train(settings: Any, data: Sequence[str | Path], name: str, cfg: TrainConfig
           chunks: list[Chunk] | None = None, val_data: Sequence[str | Path] | None = None,
           k: int = RAFT_DISTRACTORS, p_drop: float = RAFT_P_DROP, dropped_answer: str = RAFT_DROPPED_ANSWER,
           base: str | None = None, overwrite: bool = False, progress: bool | None = None,
-          embed: EmbedFn | None = None) -> Outcome:
+          embed: EmbedFn | None = None, reader: ReaderSettings | None = None) -> Outcome:
     """RAFT on QA files over ``chunks`` (a knowledge base's or a corpus's; None: the rows' contexts).
+
+    ``reader`` trains on the focus reader's prompt (a reader adapter for ``[reader] method = focus``);
+    None or ``plain``: the whole passages.
 
     The rows are written to ``raft_examples.jsonl`` in the model folder for inspection.
     """
@@ -189,13 +207,17 @@ def train(settings: Any, data: Sequence[str | Path], name: str, cfg: TrainConfig
     embed = embed or embedder_fn(settings)
     corpus = list(chunks or [])
     rows = build_rows(items, corpus, embed, k=k, p_drop=p_drop, seed=cfg.seed, prompts=settings.prompts,
-                      dropped_answer=dropped_answer)
+                      dropped_answer=dropped_answer, reader=reader)
     val_rows = build_rows(val_items, corpus, embed, k=k, p_drop=p_drop, seed=cfg.seed + 1,
-                          prompts=settings.prompts, dropped_answer=dropped_answer) if val_items else []
+                          prompts=settings.prompts, dropped_answer=dropped_answer, reader=reader) if val_items else []
     files = [*data, *(val_data or [])]
-    sha = sha256_texts([sha256_files(files), *(c.text for c in corpus)])
+    focus = reader is not None and reader.method == "focus"
+    shown = {"method": "focus", "focus_sentences": reader.focus_sentences,
+             "similarity_weight": reader.similarity_weight} if focus else {"method": "plain"}
+    # the focus reader's prompts are other examples from the same files: another fingerprint
+    sha = sha256_texts([sha256_files(files), *(c.text for c in corpus), *([repr(sorted(shown.items()))] * focus)])
     extra = {"raft": {"k": k, "p_drop": p_drop, "dropped_answer": dropped_answer, "passages": len(corpus),
-                      "dropped": sum(r.oracle_position is None for r in rows)}}
+                      "dropped": sum(r.oracle_position is None for r in rows), "reader": shown}}
 
     def build(tok: Any) -> Dataset:
         train_ex, val_ex = split_examples(build_examples(rows, tok), build_examples(val_rows, tok), cfg)
