@@ -21,6 +21,7 @@ def test_the_package_ships_a_reader_for_the_bundled_model(bundled):
     adapters = shipped()
     assert [a.name for a in adapters] == ["smollm2-135m-reader"]
     a = adapters[0]
+    assert (a.method, a.focus_sentences) == ("focus", 3)  # the prompt it was trained on, from the manifest
     assert a.fits(bundled), "the manifest's base fingerprint no longer matches the bundled GGUF; retrain the reader"
     r = gguf.GGUFReader(str(a.path))
     fields = {k: r.fields[k] for k in ("general.type", "adapter.type")}
@@ -53,10 +54,10 @@ def test_an_adapter_path_is_checked(bundled, tmp_path):
 
 
 def test_a_reader_asked_for_by_name_reads_without_the_adapter_unless_one_is_asked_too():
-    """The adapter was trained on plain prompts: ``--reader focus`` (and the rag/focus variant) must measure
-    the focus reader on the base model, not the adapter reading a plain prompt."""
+    """An adapter reads only the prompt it was trained on: ``--reader focus|plain`` (and the rag/focus,
+    rag/whole variants) must measure that reader on the base model, not the adapter."""
     assert adapter_setting("auto", None, None) == "auto"
-    assert adapter_setting("auto", "plain", None) == "auto"
+    assert adapter_setting("auto", "plain", None) == "none"
     assert adapter_setting("auto", "focus", None) == "none"
     assert adapter_setting("auto", "focus", "auto") == "auto"  # both asked: the caller gets what it asked
     assert adapter_setting("none", None, "auto") == "auto"

@@ -78,18 +78,18 @@ def _from_path(value: str) -> ReaderAdapter:
 def adapter_setting(configured: str, reader: str | None, asked: str | None) -> str:
     """The ``[reader] adapter`` value one answer runs under.
 
-    An adapter asked for by the caller wins; otherwise a reader other than ``plain`` asked for by
-    name reads with the bare model, since the shipped adapters were trained on plain prompts (so
-    ``--reader focus`` and the ``rag/focus`` variant measure the focus reader, not the adapter)::
+    An adapter asked for by the caller wins; otherwise a reader asked for by name reads with the bare
+    model, since an adapter reads only the prompt it was trained on (so ``--reader focus|plain`` and the
+    ``rag/focus``, ``rag/whole`` and ``rag/plain`` variants measure that reader, not the adapter)::
 
         >>> adapter_setting("auto", None, None), adapter_setting("auto", "focus", None)
         ('auto', 'none')
         >>> adapter_setting("auto", "focus", "auto"), adapter_setting("auto", "plain", None)
-        ('auto', 'auto')
+        ('auto', 'none')
     """
     if asked is not None:
         return asked
-    return "none" if reader not in (None, "plain") else configured
+    return "none" if reader is not None else configured
 
 
 def choose_reader_adapter(setting: str, spec: ModelSpec, engine: str) -> ReaderAdapter | None:
