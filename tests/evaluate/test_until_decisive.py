@@ -253,7 +253,9 @@ def test_the_flags_reach_the_experiment_and_the_terminal_says_why_it_stopped(tmp
     out = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "compare", "--json", "--until-decisive"],
                              catch_exceptions=False)
     assert json.loads(out.stdout[out.stdout.index("{"):])["until_decisive"]["stopped"] == "pool"
-    out = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "compare", "--budget-questions", "30"])
+    # the default experiment (knowledge) turns until_decisive on in its file; a budget without it must fail
+    out = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "compare", "--budget-questions", "30",
+                                   "-o", "decide.until_decisive=false"])
     assert isinstance(out.exception, ConfigError) and "needs decide.until_decisive" in str(out.exception)
 
 

@@ -61,11 +61,13 @@ def test_rag_beats_closed_book_and_cites(squad_kb):
 def test_answers_cite_the_gold_passage_without_model_written_markers(squad_kb):
     s, kb, _, qs = squad_kb
     pipe = Pipeline(s, log=False)
-    sample = qs[8:28]
+    # 40 questions: on this topic-dense article the reader adapter holds the gold answer in about 1 answer of 5
+    # (4 of qs[8:28] on 2026-12-06), and the citation check below needs enough right answers to mean something
+    sample = qs[8:28] + qs[48:68]
     answers = [pipe.ask(q["question"], mode="rag", kb="squad") for q in sample]
     # citations do not depend on the model writing [n]: answers that hold the gold answer cite a passage holding it
     right = [(a, q) for a, q in zip(answers, sample, strict=True) if contains_answer(a.text, q["answers"])]
-    assert len(right) >= 5
+    assert len(right) >= 6
     cited_gold = sum(any(c.cited and contains_answer(c.text, q["answers"]) for c in a.citations) for a, q in right)
     assert cited_gold >= 0.8 * len(right)
     a = right[0][0]

@@ -241,7 +241,7 @@ def raft_cmd(ctx: typer.Context, data: list[Path] = DATA, name: str = NAME, val_
                                                  help="With --reader focus: sentences kept (default [reader])."),
              cfg: Any = None, opts: Any = None):
     """Retrieval-augmented fine-tuning: questions with their source passage among retrieved distractors."""
-    from ragtune.generate.reader import READERS
+    from ragtune.generate.reader import READERS  # lazy: numpy and the reader stack, needed by raft only
 
     settings = settings_from(ctx)
     if reader not in READERS:
