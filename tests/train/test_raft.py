@@ -7,9 +7,9 @@ import pytest
 
 from ragtune.config import PromptSettings, ReaderSettings
 from ragtune.errors import DataError
+from ragtune.generate.reader import reader_messages
 from ragtune.train.data import QAItem
 from ragtune.train.raft import build_rows, find_oracles, nearest_distractors
-from ragtune.generate.reader import reader_messages
 from ragtune.types import Chunk, Hit
 
 

@@ -50,8 +50,8 @@ _MODES = [
     QAMode("rag/plain", "rag", "RAG with a plain prompt (no instruction to answer briefly and cite): what the "
            "short-answer prompt of `rag` adds", "rag", closed_book="base", options={"reader": "plain"},
            system=PLAIN_SYSTEM, variant=True),
-    QAMode("rag/whole", "rag", "RAG reading the whole retrieved chunks (reader plain, on the base model)", "rag", closed_book="base",
-           options={"reader": "plain"}, variant=True),
+    QAMode("rag/whole", "rag", "RAG reading the whole retrieved chunks (reader plain, on the base model)", "rag",
+           closed_book="base", options={"reader": "plain"}, variant=True),
     QAMode("rag/focus", "rag", "RAG reading only the passage sentence that best matches the question (reader "
            "focus, 1 sentence, on the base model; rag's reader adapter reads the 3 best of each passage)", "rag",
            closed_book="base", options={"reader": "focus"}, variant=True),
