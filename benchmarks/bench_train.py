@@ -14,6 +14,11 @@ Runs alternate (ragtune, hand, ragtune, hand ...) so the load of the shared mach
 alike; each figure is the median over ``--rounds``. Tokens are the non-padding input tokens.
 Target: ragtune at 80% of the hand-written loop or better.
 
+``--grad-accum N`` makes each step N micro-batches of ``--batch-size`` and ``--gradient-checkpointing``
+recomputes activations in the backward pass, in both loops, so a recipe can be timed exactly as an
+experiment trains it (the knowledge example's RAFT: ``--recipes raft --batch-size 2 --grad-accum 4
+--gradient-checkpointing``).
+
     .venv/bin/python benchmarks/bench_train.py --steps 6 --batch-size 4 --rounds 2 --threads 1
 """
 
@@ -96,7 +101,7 @@ def ragtune_run(spec, cfg, recipe: str) -> float:
     from ragtune.train.loop import train_loop
 
     model, tok = fresh_lora(spec, cfg)
-    exs = sft_examples(tok, cfg.max_steps * cfg.batch_size, recipe)
+    exs = sft_examples(tok, cfg.max_steps * cfg.batch_size * cfg.grad_accum, recipe)
     with tempfile.TemporaryDirectory() as work:
         res = train_loop(model, exs, [], cfg, work, pad_id=tok.pad_token_id, progress=False)
     return res.tokens_per_s
@@ -111,30 +116,38 @@ def hand_run(spec, cfg, recipe: str) -> float:
     from ragtune.train.model_io import autocast_dtype
 
     model, tok = fresh_lora(spec, cfg)
-    exs = sft_examples(tok, cfg.max_steps * cfg.batch_size, recipe)
+    if cfg.gradient_checkpointing:
+        from ragtune.train.checkpointing import set_gradient_checkpointing
+
+        set_gradient_checkpointing(model, True)
+    exs = sft_examples(tok, cfg.max_steps * cfg.batch_size * cfg.grad_accum, recipe)
     amp = autocast_dtype(cfg.precision)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    batches = [pad_collate([exs[i] for i in idx], tok.pad_token_id)
-               for idx in epoch_order(len(exs), cfg.batch_size, cfg.seed, 0)][: cfg.max_steps]
+    micro = [pad_collate([exs[i] for i in idx], tok.pad_token_id)
+             for idx in epoch_order(len(exs), cfg.batch_size, cfg.seed, 0)]
+    steps = [micro[i:i + cfg.grad_accum] for i in range(0, len(micro), cfg.grad_accum)][: cfg.max_steps]
     model.train()
     tokens, t0 = 0, time.perf_counter()
-    for b in batches:
-        with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
-            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), b["labels"][:, 1:].flatten(),
-                               ignore_index=-100)
-        loss.backward()
+    for step in steps:
+        for b in step:
+            with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
+                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), b["labels"][:, 1:].flatten(),
+                                   ignore_index=-100)
+            (loss / len(step)).backward()
+            tokens += int(b["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        tokens += int(b["attention_mask"].sum())
     return tokens / (time.perf_counter() - t0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=4, help="examples per micro-batch")
+    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     ap.add_argument("--recipes", default="sft", help="comma-separated: sft, cpt, raft")
@@ -153,7 +166,8 @@ def main() -> None:
     rows = []
     for recipe in args.recipes.split(","):
         for prec in args.precisions.split(","):
-            cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=1e-4, precision=prec,
+            cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
+                              gradient_checkpointing=args.gradient_checkpointing, lr=1e-4, precision=prec,
                               max_seq_len=1024, threads=args.threads, lora_dropout=0.05)
             ours, hand = [], []
             for r in range(args.rounds):
@@ -167,7 +181,9 @@ def main() -> None:
     vs_fp32 = [f"{r[0]} x{r[2] / fp32[r[0]]:.2f}" for r in rows if r[1] == "bf16" and r[0] in fp32]
     body = "\n\n".join([
         header(f"Command: `.venv/bin/python benchmarks/bench_train.py --steps {args.steps} --batch-size "
-               f"{args.batch_size} --rounds {args.rounds} --threads {args.threads} --recipes {args.recipes}`. "
+               f"{args.batch_size} --grad-accum {args.grad_accum}"
+               f"{' --gradient-checkpointing' if args.gradient_checkpointing else ''} --rounds {args.rounds} "
+               f"--threads {args.threads} --recipes {args.recipes} --precisions {args.precisions}`. "
                f"CPU bf16 instructions: {cpu_supports_bf16()}."),
         table(["recipe", "precision", "ragtune tok/s", "hand-written tok/s", "ratio", "rounds (ragtune/hand)"],
               rows),

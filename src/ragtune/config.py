@@ -137,6 +137,10 @@ class StoreSettings(_Section):
     # lance: chunks from which a commit builds a vector index (IVF_PQ) and searches use it instead of
     # the exact in-memory product; 0 never indexes (benchmarks/bench_store.py measured the default)
     index_threshold: int = Field(200_000, ge=0)
+    # lance, below index_threshold: the exact scan's first pass. int8 scores an int8 copy of the vectors
+    # (onnxruntime, the `onnx` extra) and rescores the best candidates in float32; auto = int8 from
+    # 20,000 chunks when onnxruntime is installed (benchmarks/RESULTS.md, "RAG: search latency")
+    dense_scan: Literal["auto", "int8", "float32"] = "auto"
 
     @field_serializer("url")
     def _no_password(self, url: str | None) -> str | None:

@@ -180,8 +180,10 @@ class KnowledgeBase:
     @property
     def store(self) -> Store:
         if self._store is None:
+            st = self.settings.store
             self._store = open_store(self.meta.get("store", DEFAULT_BACKEND), self.root, int(self.meta["dim"]),
-                                     self._store_url())
+                                     self._store_url(), index_threshold=st.index_threshold,
+                                     dense_scan=st.dense_scan)
         return self._store
 
     def _store_url(self) -> str | None:

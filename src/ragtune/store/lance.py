@@ -38,7 +38,7 @@ from ragtune.config import StoreSettings
 from ragtune.errors import KnowledgeBaseError
 from ragtune.store import lance_index
 from ragtune.store.base import DocumentInfo, Filters, StoreVersion
-from ragtune.store.lance_exact import ExactIndex
+from ragtune.store.lance_exact import ExactIndex, use_int8
 from ragtune.store.lance_table import (
     META_COLUMNS,
     TABLE,
@@ -64,13 +64,17 @@ class LanceStore:
 
     ``where`` (raw SQL over the chunk columns, as LanceDB's ``.where()`` takes it) is supported.
     ``index_threshold``: chunks from which a commit builds a vector index and searches use it
-    (``store.index_threshold``; 0 never indexes).
+    (``store.index_threshold``; 0 never indexes). ``dense_scan``: the in-memory exact scan's first
+    pass below that (``store.dense_scan``: auto | int8 | float32, see ``lance_exact.py``).
     """
 
     where_language = "LanceDB SQL"
 
-    def __init__(self, root: str | Path, dim: int, index_threshold: int | None = None):
+    def __init__(self, root: str | Path, dim: int, index_threshold: int | None = None, dense_scan: str = "auto"):
         import lancedb
+
+        use_int8(dense_scan, 0)  # a bad name fails here, not at the first search
+        self.dense_scan = dense_scan
 
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -126,7 +130,7 @@ class LanceStore:
         with self._cache_lock:
             idx = self._cache.get(lv)
             if idx is None:
-                idx = ExactIndex(self._reader(version).to_arrow())
+                idx = ExactIndex(self._reader(version).to_arrow(), self.dense_scan)
                 if len(self._cache) >= 2:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[lv] = idx

@@ -3,9 +3,14 @@
 Below ``store.index_threshold`` chunks this is how a LanceDB knowledge base is searched: the
 vectors of a version are read once into a matrix and searched with one matrix product (at
 100k x 384 that beats LanceDB's flat scan by an order of magnitude and needs no index training;
-see benchmarks/RESULTS.md). (A float16 first pass with float32 rescoring was tried: 0.5 ms less
-per 100k-row scan, nothing measurable end to end.) The Arrow rows of the version are kept beside
-the matrix, so the chunks of the hits (and of full-text hits) are taken from memory too.
+see benchmarks/RESULTS.md). The Arrow rows of the version are kept beside the matrix, so the
+chunks of the hits (and of full-text hits) are taken from memory too.
+
+From ``INT8_MIN_ROWS`` rows the scan has a first pass (``store.dense_scan``, ``int8_scan.py``): an
+int8 copy of the matrix scored by onnxruntime picks ``candidates(k)`` rows, and only those are
+scored in float32, so the scores returned are the exact cosines. (A float16 first pass was tried
+earlier: 0.5 ms less per 100k-row scan, nothing measurable end to end; int8 reads a quarter of the
+bytes and multiplies with VNNI.)
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ragtune.errors import ConfigError
+from ragtune.store import int8_scan
 from ragtune.store.lance_table import META_COLUMNS, row_to_chunk
 from ragtune.types import Chunk
 
+SCANS = ("auto", "int8", "float32")
+INT8_MIN_ROWS = 20_000  # below this the float32 product is already a fraction of a millisecond
 SMALL = 20_000_000  # matrix elements (about 50k rows of 384) below which one BLAS thread is used
 _blas: Any = None  # threadpoolctl controller, made once; False when threadpoolctl is missing
 
@@ -51,10 +60,26 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
+def candidates(k: int) -> int:
+    """Rows the int8 pass hands to float32 rescoring for a top ``k``."""
+    return max(100, 4 * k)
+
+
+def use_int8(scan: str, rows: int) -> bool:
+    """Whether a version of ``rows`` rows is scanned with the int8 first pass under ``scan``."""
+    if scan not in SCANS:
+        raise ConfigError(f"store.dense_scan: {scan!r} is not allowed; use one of {list(SCANS)}")
+    if scan == "float32":
+        return False
+    if scan == "int8":
+        return rows > 0
+    return rows >= INT8_MIN_ROWS and int8_scan.available()
+
+
 class ExactIndex:
     """The vectors of one version in memory, for exact cosine search."""
 
-    def __init__(self, table: pa.Table):
+    def __init__(self, table: pa.Table, scan: str = "auto"):
         self.ids: list[str] = table.column("chunk_id").to_pylist()
         self.pos = {cid: i for i, cid in enumerate(self.ids)}
         if table.num_rows:
@@ -63,6 +88,7 @@ class ExactIndex:
         else:
             self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.rows = table.select(META_COLUMNS).combine_chunks()
+        self.int8 = int8_scan.Int8Scan(self.matrix) if use_int8(scan, len(self.ids)) else None
 
     def chunk(self, i: int) -> Chunk:
         return self.chunks([i])[0]
@@ -75,6 +101,13 @@ class ExactIndex:
 
     def top(self, q: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and cosine scores of the ``k`` best rows, best first (``mask``: 0 or -inf per row)."""
+        if self.int8 is not None and candidates(k) < len(self.ids):
+            cand = self.int8.candidates(q, candidates(k), mask)
+            exact = self.matrix[cand] @ q
+            if mask is not None:
+                exact = exact + mask[cand]
+            best = top_k(exact, k)
+            return cand[best], exact[best]
         with blas_threads(self.matrix.size):
             scores = self.matrix @ q
         if mask is not None:
