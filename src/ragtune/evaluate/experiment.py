@@ -337,7 +337,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
 QUICK_OVERRIDES = [
     "variants=[]", "sizes.docs=4", "sizes.test_questions=4", "sizes.train_questions=8", "sizes.freshness_items=3",
     "sizes.train_examples=48", "sizes.test_examples=12", "sizes.demonstrations=2",
-    "train.epochs=1", "train.freshness_epochs=1", "train.max_steps=3", "train.batch_size=2",
+    "train.epochs=1", "train.freshness_epochs=1", "train.max_steps=3", "train.batch_size=2", "train.grad_accum=1",
     "train.max_seq_len=128", "train.warmup_steps=0",
     "settings.generation.max_tokens=16",
     "learning_curve.fractions=[0.5, 1.0]", "kb_quality.questions=4", "kb_quality.other_topic=2",
