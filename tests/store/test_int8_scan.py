@@ -19,7 +19,7 @@ from tests.conftest import KNOWLEDGE
 
 from ragtune.config import load_settings
 from ragtune.embedding import get_embedder
-from ragtune.errors import ConfigError, KnowledgeBaseError
+from ragtune.errors import ConfigError, EngineError, KnowledgeBaseError
 from ragtune.kb import KnowledgeBase
 from ragtune.registry import resolve
 from ragtune.store import int8_scan
@@ -96,7 +96,7 @@ def test_int8_without_onnxruntime_names_the_extra(monkeypatch):
     int8_scan._session.cache_clear()
     try:
         assert not int8_scan.available()
-        with pytest.raises(ConfigError, match=r"ragtune\[onnx\]"):
+        with pytest.raises(EngineError, match=r"'onnxruntime' is not installed: pip install 'ragtune\[onnx\]'"):
             int8_scan.Int8Scan(np.ones((3, 4), np.float32))
     finally:
         int8_scan._session.cache_clear()

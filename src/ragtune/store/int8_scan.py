@@ -16,23 +16,18 @@ is taken back off with each row's integer sum, then each row's scale is applied.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ragtune.errors import ConfigError
-
-EXTRA = "pip install 'ragtune[onnx]'"
+from ragtune.errors import missing_extra
 
 
 def available() -> bool:
-    """Whether onnxruntime (the ``onnx`` extra) can be imported."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the ``onnx`` extra (onnxruntime and onnx) is installed, without importing it."""
+    return all(importlib.util.find_spec(pkg) is not None for pkg in ("onnxruntime", "onnx"))
 
 
 @lru_cache(maxsize=8)
@@ -44,9 +39,8 @@ def _session(dim: int) -> Any:
         import onnxruntime as ort
         from onnx import TensorProto as T
         from onnx import helper as h
-    except ImportError:
-        raise ConfigError(f"store.dense_scan = 'int8' needs onnxruntime and onnx: {EXTRA}, "
-                          "or set store.dense_scan = 'float32'") from None
+    except ImportError as e:
+        raise missing_extra(e.name or "onnxruntime", "onnx") from None
     graph = h.make_graph(
         [h.make_node("MatMulInteger", ["q", "m"], ["y"]),
          h.make_node("Cast", ["y"], ["yf"], to=T.FLOAT),

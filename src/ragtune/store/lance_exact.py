@@ -16,17 +16,18 @@ bytes and multiplies with VNNI.)
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pyarrow as pa
 
+from ragtune.config import StoreSettings
 from ragtune.errors import ConfigError
 from ragtune.store import int8_scan
 from ragtune.store.lance_table import META_COLUMNS, row_to_chunk
 from ragtune.types import Chunk
 
-SCANS = ("auto", "int8", "float32")
+SCANS: tuple[str, ...] = get_args(StoreSettings.model_fields["dense_scan"].annotation)  # auto, int8, float32
 INT8_MIN_ROWS = 20_000  # below this the float32 product is already a fraction of a millisecond
 SMALL = 20_000_000  # matrix elements (about 50k rows of 384) below which one BLAS thread is used
 _blas: Any = None  # threadpoolctl controller, made once; False when threadpoolctl is missing
@@ -101,8 +102,9 @@ class ExactIndex:
 
     def top(self, q: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and cosine scores of the ``k`` best rows, best first (``mask``: 0 or -inf per row)."""
-        if self.int8 is not None and candidates(k) < len(self.ids):
-            cand = self.int8.candidates(q, candidates(k), mask)
+        c = candidates(k)
+        if self.int8 is not None and c < len(self.ids):
+            cand = self.int8.candidates(q, c, mask)
             exact = self.matrix[cand] @ q
             if mask is not None:
                 exact = exact + mask[cand]
