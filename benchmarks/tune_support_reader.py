@@ -19,38 +19,36 @@ import argparse
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 from bench_common import DEFAULT_WORK, ROOT
 
-SUPPORT = ROOT / "examples" / "support"
-
-
-def support_test_ids() -> set[str]:
-    """The ids of the FAQ entries the support example holds out, drawn by its own split."""
-    from ragtune.evaluate.datasets import load_corpus_and_questions, split_qa
-
-    exp = tomllib.loads((SUPPORT / "experiment.toml").read_text())
-    docs, qs = load_corpus_and_questions(None, None, SUPPORT / exp["data"]["faq"])
-    split = split_qa(docs, qs, n_docs=None, n_test=exp["sizes"]["test_questions"],
-                     n_train=exp["sizes"]["train_questions"], seed=exp["seed"], faq_mode=True)
-    return {q.doc_id for q in split.test}
+SUPPORT = ROOT / "examples" / "support" / "experiment.toml"
 
 
 def main() -> None:
+    from ragtune.evaluate.datasets import load_corpus_and_questions, read_jsonl, split_qa
+    from ragtune.evaluate.experiment import load_experiment
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--questions", type=int, default=40)
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "support-reader")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    held_out = support_test_ids()
-    rows = [json.loads(x) for x in (SUPPORT / "data" / "faq.jsonl").read_text(encoding="utf-8").splitlines() if x]
-    kept = [r for r in rows if r["id"] not in held_out]
+    exp = load_experiment(SUPPORT)
+    faq = exp.path(exp.data.faq)
+    # the entries the support example holds out, drawn by its own split
+    docs, qs = load_corpus_and_questions(None, None, faq)
+    split = split_qa(docs, qs, n_docs=None, n_test=exp.sizes.test_questions, n_train=exp.sizes.train_questions,
+                     seed=exp.seed, faq_mode=True)
+    held_out = {q.doc_id for q in split.test}
+    rows = read_jsonl(faq)
+    kept = [{k: v for k, v in r.items() if k != "_where"} for r in rows if r["id"] not in held_out]
     (args.work / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    exp = tomllib.loads((SUPPORT / "experiment.toml").read_text())
-    settings = "\n".join(f"{section}.{k} = {json.dumps(v)}" for section, table in exp["settings"].items()
-                         for k, v in table.items())
+    # the example's settings, except its reader adapter choice: that choice is what is measured here
+    # (rag with the default adapter against rag/base without it)
+    settings = "\n".join(f"{section}.{k} = {json.dumps(v)}" for section, table in exp.settings.items()
+                         for k, v in table.items() if (section, k) != ("reader", "adapter"))
     (args.work / "experiment.toml").write_text(f'''name = "support-reader-tune"
 task = "qa"
 description = "Debian FAQ entries outside the support example's test split: rag with and without the reader adapter"
