@@ -27,6 +27,11 @@ folder. Every embedding (the pool, the queries) uses one embedding backend named
 (``--embedding-backend``, default ``onnx-int8``), never ``auto``, so that a run's figures do not
 move with what ``auto`` resolves to; the pool cache is kept per backend. ``--reuse`` searches the
 tables an earlier run built (with that run's ingest figures).
+
+Variants run beside their backend in the same run, so that a change is measured against what it
+replaced (``VARIANTS``): ``postgres-full`` searches the postgres tables with full-text search
+scoring every chunk that holds a query lexeme (no MaxScore pruning), and ``postgres-rowwise``
+builds its own tables row by row through the indexes (no bulk load).
 Targets (issue 12): hybrid p50 under 30 ms at 1M chunks with dense recall@10 at least 0.95 of
 exact, on both backends.
 
@@ -146,7 +151,8 @@ def kb_store(kb):
     return kb.store
 
 
-def build(settings, name: str, pool, n: int, log=print) -> tuple[float, float, np.ndarray, list[str]]:
+def build(settings, name: str, pool, n: int, log=print,
+          variant: str = "") -> tuple[float, float, np.ndarray, list[str]]:
     """The knowledge base ``name`` of ``n`` synthetic chunks.
 
     Returns chunks/s of the whole ingest (``add`` + ``commit``), the seconds of the commit alone
@@ -157,7 +163,7 @@ def build(settings, name: str, pool, n: int, log=print) -> tuple[float, float, n
     if name in list_kbs(settings):
         KnowledgeBase.delete(settings, name)
     kb = KnowledgeBase.create(settings, name, f"{n} synthetic chunks from real texts")  # base's embedder
-    store = kb_store(kb)
+    store = tweak(kb_store(kb), variant)
     mats, ids = [], []
     t0 = time.perf_counter()
     for chunks, v in synth_batches(pool, n):
@@ -205,6 +211,8 @@ def latency_child(stores: list[tuple[str, str, str]], questions: list[str], clie
     the backends' order rotating), so that load from the rest of the machine falls on all alike;
     then ``clients`` threads at once on each backend in turn."""
     retrs = {b: _retriever(sj, name)[0] for b, sj, name in stores}
+    for b, retr in retrs.items():
+        tweak(retr.store, b)
     for r in retrs.values():
         for q in questions[:5]:
             for m in MODES:
@@ -251,9 +259,31 @@ def in_child(target, *args):
     return res
 
 
-BACKENDS = ("lance-exact", "lance-ivfpq", "postgres")
+BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-rowwise")
 LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_PQ index)",
-          "postgres": "postgres (pgvector HNSW)"}
+          "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, BM25 without MaxScore",
+          "postgres-rowwise": "postgres, loaded row by row"}
+# Variants of a backend, measured beside it in one run: the backend whose settings they use, whose
+# tables they search (their own, built like any backend's, or the backend's), and the store
+# attributes they change. postgres-full scores every chunk holding any query lexeme (full-text
+# search before MaxScore pruning); postgres-rowwise is loaded through its indexes (before bulk loads).
+VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_first_pass": 10**12}),
+            "postgres-rowwise": ("postgres", "postgres-rowwise", {"bulk_rows": 10**12})}
+
+
+def settings_of(b: str) -> str:
+    return VARIANTS[b][0] if b in VARIANTS else b
+
+
+def tables_of(b: str) -> str:
+    """The backend (or variant) whose knowledge base ``b`` searches."""
+    return VARIANTS[b][1] if b in VARIANTS else b
+
+
+def tweak(store, b: str):
+    for attr, value in (VARIANTS[b][2] if b in VARIANTS else {}).items():
+        setattr(store, attr, value)
+    return store
 
 
 def backend_settings(work: Path, url: str, embedding: str) -> dict:
@@ -296,6 +326,9 @@ def main() -> None:
     ap.add_argument("--embedding-backend", default="onnx-int8",
                     help="the embedding backend of the pool and the queries (a name, not auto)")
     args = ap.parse_args()
+    for b in args.backends:
+        if tables_of(b) not in args.backends:
+            ap.error(f"--backends {b} searches {tables_of(b)}'s tables: name {tables_of(b)} too")
 
     from ragtune.kb import KnowledgeBase
 
@@ -305,7 +338,7 @@ def main() -> None:
                 f"with {base.meta.get('embedding_backend', 'torch')})")
     print(emb_note, flush=True)
     pool = real_pool(args.work, base, base.embedder.backend_name)
-    url = args.url or (pg_server_url(args.work) if "postgres" in args.backends else "postgresql://unused@x/y")
+    url = args.url or (pg_server_url(args.work) if any(settings_of(b) == "postgres" for b in args.backends) else "postgresql://unused@x/y")
     settings = backend_settings(args.work, url, base.embedder.backend_name)
     questions = [r["question"] for r in squad_questions(args.queries, seed=1)]
     qvecs = np.stack([base.embedder.embed_query(q) for q in questions])
@@ -314,22 +347,25 @@ def main() -> None:
     records = json.loads(builds.read_text()) if builds.exists() else {}
     for n in args.sizes:
         built, exact = {}, None
-        for b in args.backends:
+        for b in [b for b in args.backends if tables_of(b) == b]:
             name = f"store{n}-{b}"
             if args.reuse and name in records:  # built by an earlier run: same rows (seeded), its ingest figures
                 rate, commit_s = records[name]
                 mats, ids = zip(*[(v, [c.chunk_id for c in ch]) for ch, v in synth_batches(pool, n)], strict=True)
                 matrix, ids = np.concatenate(mats), [i for part in ids for i in part]
             else:
-                rate, commit_s, matrix, ids = build(settings[b], name, pool, n)
+                rate, commit_s, matrix, ids = build(settings[settings_of(b)], name, pool, n, variant=b)
                 records[name] = [rate, commit_s]
                 builds.write_text(json.dumps(records))
             if exact is None:  # the same rows for every backend: exact top-10 by numpy, once
                 exact = [[ids[i] for i in np.argsort(-(matrix @ v), kind="stable")[:10]] for v in qvecs]
             del matrix
             built[b] = {"rate": rate, "commit_s": commit_s}
-        stores = [(b, settings[b].model_dump_json(), f"store{n}-{b}") for b in args.backends]
-        mem = {b: in_child(memory_child, sj, name, questions[:50]) for b, sj, name in stores}
+        for b in args.backends:  # a variant searching another's tables: that ingest, that memory child
+            built[b] = built[tables_of(b)]
+        stores = [(b, settings[settings_of(b)].model_dump_json(), f"store{n}-{tables_of(b)}") for b in args.backends]
+        mem = {b: in_child(memory_child, sj, name, questions[:50]) for b, sj, name in stores if tables_of(b) == b}
+        mem |= {b: mem[tables_of(b)] for b in args.backends}
         lat = in_child(latency_child, stores, questions, args.clients)
         results = {b: built[b] | mem[b] | lat[b] for b in args.backends}
         for b, r in results.items():

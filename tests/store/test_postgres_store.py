@@ -102,3 +102,67 @@ def test_full_text_splits_paths_and_keeps_accented_and_non_latin_words(tmp_path,
     for query, want in (("setup guide", "c0"), ("café", "c0"), ("Zürich", "c1"), ("東京", "c2")):
         assert [c.chunk_id for c, _ in st.search_text(query, 3)] == [want], query
     st.close()
+
+
+def test_full_text_prunes_with_maxscore_yet_returns_the_exact_top_k(tmp_path, pg_url, monkeypatch):
+    """Scoring only the chunks MaxScore cannot rule out gives what scoring every matching chunk gives."""
+    from tests.conftest import squad_paragraphs, squad_questions
+
+    rows = squad_paragraphs()
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    vecs = np.random.default_rng(0).normal(size=(len(rows), DIM)).astype(np.float32)
+    st.add([Chunk(r["id"], r["id"], f"/{r['title']}.txt", r["text"], index=i) for i, r in enumerate(rows)],
+           vecs / np.linalg.norm(vecs, axis=1, keepdims=True), {})
+    st.commit()
+    questions = [q["question"] for q in squad_questions({r["id"] for r in rows})][:40]
+    st.text_first_pass = 10**12  # the first pass takes every lexeme: no pruning
+    full = [st.search_text(q, 5) for q in questions]
+    passes, score = [], st._score_text
+
+    def counted(lexemes, idfs, avgdl, match, *rest):
+        passes.append((len(lexemes), len(match)))
+        return score(lexemes, idfs, avgdl, match, *rest)
+
+    st.text_first_pass = 1  # the rarest lexeme first, then what MaxScore keeps
+    monkeypatch.setattr(st, "_score_text", counted)
+    pruned = [st.search_text(q, 5) for q in questions]
+    assert [[(c.chunk_id, round(s, 9)) for c, s in hits] for hits in pruned] == \
+        [[(c.chunk_id, round(s, 9)) for c, s in hits] for hits in full]
+    assert sum(len(hits) == 5 for hits in full) > 30  # full lists, so the k-th score matters
+    # it did prune: on 99 paragraphs the rarest lexeme's chunks set a low k-th score, yet some second
+    # passes left lexemes out (most of them do at 100k chunks: benchmarks/bench_store.py)
+    assert sum(1 < m < n for n, m in passes) >= 5
+    st.close()
+
+
+def _indexes(url: str, schema: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])}
+
+
+def test_a_bulk_load_builds_its_indexes_at_commit_and_a_failed_one_keeps_them(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    st.bulk_rows = 100
+    vecs = _fill(st, 40)  # small: written through the indexes
+    assert {"chunks_hnsw", "chunks_tsv"} <= _indexes(pg_url, st.schema)
+    more = np.random.default_rng(1).normal(size=(300, DIM)).astype(np.float32)
+    more /= np.linalg.norm(more, axis=1, keepdims=True)
+    st.add([Chunk(f"b{i}", f"b{i}", "/bulk.txt", f"bulk row {i} about rivers", index=i) for i in range(300)], more, {})
+    assert st._bulk  # 300 rows, more than the 40 there: the indexes went, for this change-set only
+    st.rollback()
+    assert {"chunks_hnsw", "chunks_tsv"} <= _indexes(pg_url, st.schema) and st.count() == 40
+    st.add([Chunk(f"b{i}", f"b{i}", "/bulk.txt", f"bulk row {i} about rivers", index=i) for i in range(300)], more, {})
+    st.commit()
+    assert {"chunks_hnsw", "chunks_tsv"} <= _indexes(pg_url, st.schema) and st.count() == 340
+    every = np.concatenate([vecs, more])
+    ids = [f"c{i}" for i in range(40)] + [f"b{i}" for i in range(300)]
+    for q in every[::17]:
+        assert [c.chunk_id for c, _ in st.search_dense(q, 10)] == [ids[i] for i in np.argsort(-(every @ q))[:10]]
+    assert {c.chunk_id for c, _ in st.search_text("rivers", 5)} <= {f"b{i}" for i in range(300)}
+    with psycopg.connect(pg_url) as conn:  # the rebuilt HNSW index serves the ORDER BY
+        conn.execute(f"SET search_path = {st.schema}, public")
+        conn.execute("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT chunk_id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 5", [str(every[0].tolist())]))
+        assert "chunks_hnsw" in plan
+    st.close()

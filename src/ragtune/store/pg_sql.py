@@ -14,6 +14,10 @@ to read; BM25 only uses it relative to the average, taken on the same measure.
 
 Text is split into words at every punctuation character before PostgreSQL's parser sees it, as
 LanceDB's tokenizer does: the parser would keep ``/docs/a.txt`` or ``x_y`` as one token.
+
+A search reads the query's statistics first (``TEXT_STATS``), then scores only the chunks that
+hold its rarest lexemes, and then, if MaxScore (``maxscore.py``) says chunks without them could
+still reach the top k, those holding any lexeme that can (``SEARCH_TEXT``, once or twice).
 """
 
 K1, B = 1.2, 0.75
@@ -60,24 +64,28 @@ COMMIT_VERSION = (
     "FROM {versions} p WHERE p.version = %(v)s - 1"
 )
 
-# BM25 over the chunks of a version that hold any of the query's lexemes. Parameters: the query
-# text, the version (twice), then those of {cond} (the version's rows and the filters), then k.
-# The OR of the lexemes becomes a tsquery by quoting each as a tsquery literal, so the text is
-# never parsed as tsquery syntax.
-SEARCH_TEXT = (
+# What BM25 needs to know about a query at a version (parameters: the text, the version twice): the
+# version's chunk count and average length, and each distinct lexeme of the query with its
+# document frequency (no lexeme at all: one row with NULLs, for a query of stop words).
+TEXT_STATS = (
     "WITH terms AS (SELECT DISTINCT lexeme FROM unnest(" + WORDS.replace("{col}", "%s") + ")), "
     "st AS (SELECT n_chunks::float8 AS n, greatest(total_len::float8 / greatest(n_chunks, 1), 1) AS avgdl "
-    "FROM {versions} WHERE version = %s), "
-    "idf AS (SELECT t.lexeme, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf FROM terms t CROSS JOIN st "
-    "CROSS JOIN LATERAL (SELECT coalesce(sum(ddf), 0) AS df FROM {terms} s "
-    "WHERE s.term = t.lexeme AND s.version <= %s) d), "
-    "q AS (SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery"
-    " AS q FROM terms), "
-    "hits AS (SELECT c.row_id, sum(idf.idf * u.tf * " + str(K1 + 1) + " / (u.tf + " + str(K1)
-    + " * (1 - " + str(B) + " + " + str(B) + " * length(c.tsv) / st.avgdl))) AS score "
-    "FROM {chunks} c CROSS JOIN q CROSS JOIN st "
+    "FROM {versions} WHERE version = %s) "
+    "SELECT st.n, st.avgdl, t.lexeme, (SELECT coalesce(sum(ddf), 0) FROM {terms} s "
+    "WHERE s.term = t.lexeme AND s.version <= %s)::bigint FROM st LEFT JOIN terms t ON true"
+)
+
+# BM25 of the chunks that hold any lexeme of a tsquery (an OR of quoted lexemes, made by
+# ``postgres.py`` from the database's own lexemes), scored over all the query's lexemes.
+# Parameters: the lexemes and their idf (two arrays), the tsquery, the average length, then
+# those of {cond} (the version's rows and the filters), then k.
+SEARCH_TEXT = (
+    "WITH w AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS w(lexeme, idf)), "
+    "hits AS (SELECT c.row_id, sum(w.idf * u.tf * " + str(K1 + 1) + " / (u.tf + " + str(K1)
+    + " * (1 - " + str(B) + " + " + str(B) + " * length(c.tsv) / %s::float8))) AS score "
+    "FROM {chunks} c "
     "CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(c.tsv)) u "
-    "JOIN idf ON idf.lexeme = u.lexeme "
-    "WHERE c.tsv @@ q.q AND {cond} GROUP BY c.row_id ORDER BY score DESC, c.row_id LIMIT %s) "
+    "JOIN w ON w.lexeme = u.lexeme "
+    "WHERE c.tsv @@ %s::tsquery AND {cond} GROUP BY c.row_id ORDER BY score DESC, c.row_id LIMIT %s) "
     "SELECT {cols}, hits.score FROM hits JOIN {chunks} c USING (row_id) ORDER BY hits.score DESC, c.row_id"
 )

@@ -15,12 +15,16 @@ connection: its first write takes a transaction-level advisory lock for the know
 (so writers from any process or machine queue up in the database, no file lock), reads the
 current version N and writes rows for N + 1; ``commit`` inserts version N + 1 and commits. A
 writer killed half-way loses its connection, the server aborts the transaction and releases the
-lock: the previous version stays current with nothing to clean up.
+lock: the previous version stays current with nothing to clean up. A change-set that is a bulk
+load (``BULK_ROWS``: a first load, or one that more than doubles the table) drops the HNSW and
+GIN indexes in its transaction and builds them again at commit, many times faster than updating
+them row by row; a writer that dies half-way leaves the old indexes, as DDL is transactional.
 
 Search runs in the database: dense with an HNSW index (``vector_cosine_ops``; iterative scans
 so that version and metadata filters still fill ``k``), full text with a stored ``tsvector``
 (English stemming and stop words) under a GIN index, scored with BM25 from per-version term
-statistics (see ``pg_sql.py``), over the OR of the query's terms. The retriever fuses the two
+statistics (see ``pg_sql.py``), over the OR of the query's terms; MaxScore pruning
+(``maxscore.py``) scores only the chunks that can reach the top k. The retriever fuses the two
 with the same RRF as for any store. Filters become ``column = ANY(%s)`` with the values bound
 as parameters; column names come only from ``FILTER_FIELDS``. There is no raw ``where``: that
 escape is LanceDB SQL.
@@ -45,13 +49,20 @@ import numpy as np
 
 from ragtune.config import public_url
 from ragtune.errors import KnowledgeBaseError
-from ragtune.store import pg_sql
+from ragtune.store import maxscore, pg_sql
 from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters, check_where
 from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
 TS_CONFIG = "english"  # text search configuration of the stored tsvector and of every query
 EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
+# A change-set that adds at least BULK_ROWS chunks and more than the table holds (a first load, or
+# one that more than doubles it) drops the HNSW and GIN indexes and builds them again at commit:
+# building over all rows at once is many times faster than updating the indexes row by row. Readers
+# wait for that change-set's commit (dropping an index locks the table), so smaller ones do not.
+BULK_ROWS = 10_000
+HNSW_BUILD_MEMORY = 8 << 30  # most maintenance_work_mem asked for the rebuild (the graph's size, up to this)
+TEXT_FIRST_PASS = 2000  # full-text search scores first the chunks of the rarest lexemes, about this many
 _LOCK_CLASS = 0x5247  # first key of the advisory lock ("RG"); the second is a hash of the schema
 _CHUNK_COLS = ("chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash", "metadata")
 _COLUMN = {f: f for f in ("chunk_id", "doc_id", "page", "source", "title")}  # filter field -> column
@@ -127,7 +138,11 @@ class PostgresStore:
         self._writer: Any = None  # the connection of the open change-set
         self._wv: int | None = None  # the version the open change-set will make
         self._added = self._removed = 0
+        self._table_rows: int | None = None  # rows in the table (every version) when the change-set began
+        self._bulk = False  # whether the open change-set dropped the indexes, to build them at commit
         self._max_seen = -1  # versions up to this one are known to exist
+        self.text_first_pass = TEXT_FIRST_PASS  # huge: no pruning (the reference the tests and benchmark use)
+        self.bulk_rows = BULK_ROWS  # huge: never a bulk load (the benchmark's row-by-row reference)
         self._setup()
 
     # ---- connections --------------------------------------------------------------------------
@@ -289,14 +304,36 @@ class PostgresStore:
 
     def search_text(self, query: str, k: int, filters: Filters | None = None,
                     version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
+        """The ``k`` best chunks by BM25 over the query's lexemes: the exact top ``k`` of scoring every
+        chunk that holds any of them, found by scoring only those MaxScore cannot rule out."""
         check_where(self, where)
         cond, params = self._visible(version, filters)
-        if not query.strip():
+        if not query.strip() or k <= 0:
             return []
-        v = params[0]
+        with self._read() as cur:
+            cur.execute(self._q(pg_sql.TEXT_STATS), [query, params[0], params[0]])
+            rows = cur.fetchall()
+        dfs = {lex: int(df) for _, _, lex, df in rows if lex is not None and df > 0}
+        if not dfs:
+            return []
+        n, avgdl = float(rows[0][0]), float(rows[0][1])
+        idfs = {t: maxscore.idf(n, df) for t, df in dfs.items()}
+        lexemes, weights = list(idfs), list(idfs.values())
+        first = maxscore.first_pass(dfs, self.text_first_pass)
+        hits = self._score_text(lexemes, weights, avgdl, first, cond, params, k)
+        theta = hits[k - 1][1] if len(hits) >= k else 0.0
+        need = maxscore.essential({t: maxscore.upper_bound(w, pg_sql.K1) for t, w in idfs.items()}, theta)
+        if set(need) <= set(first):
+            return hits  # no chunk outside the first pass can reach the k-th score
+        return self._score_text(lexemes, weights, avgdl, need, cond, params, k)
+
+    def _score_text(self, lexemes: list[str], idfs: list[float], avgdl: float, match: list[str], cond: Any,
+                    params: list[Any], k: int) -> list[tuple[Chunk, float]]:
+        """BM25 over ``lexemes`` of the chunks holding any lexeme of ``match``, best ``k``."""
+        tsquery = " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in match)
         sql = self._q(pg_sql.SEARCH_TEXT, cond=cond, cols=self.sql.SQL(", ".join(f"c.{c}" for c in _CHUNK_COLS)))
         with self._read() as cur:
-            cur.execute(sql, [query, v, v, *params, k])
+            cur.execute(sql, [lexemes, idfs, avgdl, tsquery, *params, k])
             rows = cur.fetchall()
         return [(_chunk(r), float(r[-1])) for r in rows]
 
@@ -373,6 +410,7 @@ class PostgresStore:
         from psycopg.types.json import Jsonb  # the postgres extra, present since __init__
 
         w = self._begin()
+        self._bulk_load(w, len(chunks))
         now = time.time()
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         copy_sql = self.sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
@@ -387,6 +425,30 @@ class PostgresStore:
         except self.psycopg.Error as e:
             raise self._error(e) from None
         self._added += len(chunks)
+
+    def _bulk_load(self, w: Any, adding: int) -> None:
+        """Drop the search indexes before a write that makes this change-set a bulk load (``BULK_ROWS``)."""
+        try:
+            if self._table_rows is None:
+                self._table_rows = int(w.execute(self.sql.SQL("SELECT count(*) FROM {}").format(self._chunks))
+                                       .fetchone()[0])
+            total = self._added + adding
+            if not self._bulk and total >= self.bulk_rows and total > self._table_rows:
+                w.execute(self._q("DROP INDEX IF EXISTS {schema}.chunks_hnsw, {schema}.chunks_tsv"))
+                self._bulk = True
+        except self.psycopg.Error as e:
+            raise self._error(e) from None
+
+    def _build_indexes(self, w: Any) -> None:
+        """Build the indexes a bulk load dropped, with memory for the HNSW graph (this transaction only)."""
+        rows = self._table_rows + self._added
+        have = int(w.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem'))").fetchone()[0])
+        want = min(HNSW_BUILD_MEMORY, rows * (4 * self.dim + 400))  # vectors plus neighbour lists
+        if want > have:
+            w.execute("SELECT set_config('maintenance_work_mem', %s, true)", [f"{want >> 20}MB"])
+        for statement in pg_sql.CREATE:
+            if "chunks_hnsw" in statement or "chunks_tsv" in statement:
+                w.execute(self._q(statement))
 
     def delete_sources(self, sources: list[str]) -> int:
         if not sources:
@@ -414,6 +476,8 @@ class PostgresStore:
         v = StoreVersion(self._wv, time.time(), self._added, self._removed, note)
         try:
             w = self._writer
+            if self._bulk:
+                self._build_indexes(w)
             w.execute(self._q(pg_sql.COMMIT_TERMS), [v.version] * 3)
             w.execute(self._q(pg_sql.COMMIT_VERSION), {"v": v.version, "time": v.time, "added": v.added,
                                                        "removed": v.removed, "note": _text(note)})
@@ -437,6 +501,7 @@ class PostgresStore:
 
     def _end(self) -> None:
         self._wv, self._added, self._removed = None, 0, 0
+        self._table_rows, self._bulk = None, False
         if self._writer is not None and (self._writer.closed or self._writer.broken):
             self._writer = None
 
