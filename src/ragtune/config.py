@@ -141,6 +141,9 @@ class StoreSettings(_Section):
     # (onnxruntime, the `onnx` extra) and rescores the best candidates in float32; auto = int8 from
     # 20,000 chunks when onnxruntime is installed (benchmarks/RESULTS.md, "RAG: search latency")
     dense_scan: Literal["auto", "int8", "float32"] = "auto"
+    # postgres: most chunks a full-text search scores, those holding the query's rarest words (exact
+    # whenever MaxScore proves nothing else can rank; benchmarks/bench_store.py); 0: exact BM25 always
+    text_candidates: int = Field(5000, ge=0)
 
     @field_serializer("url")
     def _no_password(self, url: str | None) -> str | None:

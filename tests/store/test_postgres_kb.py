@@ -127,6 +127,10 @@ def test_store_settings_pick_postgres_and_a_bad_url_is_one_line(tmp_path, pg_url
     assert SECRET in secret.store.url and SECRET not in json.dumps(secret.dump())  # run logs, results.json
     kb = KnowledgeBase.create(s, "env")
     assert isinstance(kb.store, PostgresStore) and kb.info()["store"] == "postgres"
+    assert kb.store.text_candidates == s.store.text_candidates > 0
+    exact = load_settings(env={"RAGTUNE_STORE__URL": pg_url}, data_dir=str(tmp_path / "data"),
+                          overrides=["store.text_candidates=0"])
+    assert KnowledgeBase.open(exact, "env").store.text_candidates == 0
     with pytest.raises(ConfigError, match=r"^store: backend 'postgres' needs the server's url"):
         load_settings(env={}, overrides=["store.backend=postgres"])
     with pytest.raises(ConfigError, match=r"^store: url must be a PostgreSQL URL"):

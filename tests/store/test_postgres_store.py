@@ -135,6 +135,34 @@ def test_full_text_prunes_with_maxscore_yet_returns_the_exact_top_k(tmp_path, pg
     st.close()
 
 
+def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_they_suffice(tmp_path, pg_url):
+    from tests.conftest import squad_paragraphs, squad_questions
+
+    rows = squad_paragraphs()
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url, text_candidates=6)
+    assert st.text_candidates == 6  # [store] text_candidates reaches the store
+    vecs = np.random.default_rng(0).normal(size=(len(rows), DIM)).astype(np.float32)
+    st.add([Chunk(r["id"], r["id"], f"/{r['title']}.txt", r["text"], index=i) for i, r in enumerate(rows)],
+           vecs / np.linalg.norm(vecs, axis=1, keepdims=True), {})
+    st.commit()
+    text_of = {r["id"]: r["text"].lower() for r in rows}
+    exact_store = open_store("postgres", tmp_path / "kb", DIM, pg_url)  # text_candidates 0: exact
+    differed = 0
+    for q in [q["question"] for q in squad_questions(set(text_of))][:30]:
+        got, exact = st.search_text(q, 5), exact_store.search_text(q, 5)
+        exact_all = dict((c.chunk_id, s) for c, s in exact_store.search_text(q, 200))
+        # every chunk returned carries its exact BM25 score, and the best of them leads as in the exact list
+        assert all(abs(s - exact_all[c.chunk_id]) < 1e-9 for c, s in got), q
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        differed += [c.chunk_id for c, _ in got] != [c.chunk_id for c, _ in exact]
+    assert 0 < differed < 30  # the budget changed some answers, not all
+    wide = open_store("postgres", tmp_path / "kb", DIM, pg_url, text_candidates=10**6)  # covers every match
+    for q in ("Which NFL team represented the AFC at Super Bowl 50?", "Who was the Super Bowl 50 MVP?"):
+        assert wide.search_text(q, 10) == exact_store.search_text(q, 10)
+    for x in (st, exact_store, wide):
+        x.close()
+
+
 def _indexes(url: str, schema: str) -> set[str]:
     with psycopg.connect(url) as conn:
         return {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])}

@@ -37,6 +37,12 @@ CREATE = [
     "metadata jsonb NOT NULL DEFAULT '{{}}', file_hash text NOT NULL DEFAULT '', ingested_at float8 NOT NULL, "
     "embedding vector({dim}) NOT NULL, tsv tsvector GENERATED ALWAYS AS (" + WORDS.replace("{col}", "text")
     + ") STORED, v_from int NOT NULL, v_to int)",
+    # The vectors live out of line (TOAST, uncompressed), the text and tsvector in the row (compressed
+    # only when a row still passes 1 KB): full-text search and filters read a fraction of the pages,
+    # and never a toasted tsvector (many were, beside an inline 1.5 KB vector). Dense search reads
+    # vectors from the HNSW index, and only its k results' from TOAST.
+    "ALTER TABLE {chunks} ALTER COLUMN embedding SET STORAGE EXTERNAL, ALTER COLUMN text SET STORAGE MAIN, "
+    "ALTER COLUMN tsv SET STORAGE MAIN, SET (toast_tuple_target = 1024)",
     "CREATE TABLE IF NOT EXISTS {terms} (term text NOT NULL, version int NOT NULL, ddf int NOT NULL, "
     "PRIMARY KEY (term, version))",
     "CREATE INDEX IF NOT EXISTS chunks_hnsw ON {chunks} USING hnsw (embedding vector_cosine_ops)",
@@ -76,15 +82,18 @@ TEXT_STATS = (
 )
 
 # BM25 of the chunks that hold any lexeme of a tsquery (an OR of quoted lexemes, made by
-# ``postgres.py`` from the database's own lexemes), scored over all the query's lexemes.
-# Parameters: the lexemes and their idf (two arrays), the tsquery, the average length, then
-# those of {cond} (the version's rows and the filters), then k.
+# ``postgres.py`` from the database's own lexemes), scored over all the query's lexemes. A chunk's
+# term frequencies are read from its tsvector cut to the query's lexemes (setweight marks them,
+# ts_filter keeps them): unnesting the whole tsvector cost 2.5x the time (bench_store.py, 100k).
+# Parameters: the lexemes and their idf (two arrays), the average length, the lexemes again,
+# the tsquery, then those of {cond} (the version's rows and the filters), then k.
 SEARCH_TEXT = (
     "WITH w AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS w(lexeme, idf)), "
     "hits AS (SELECT c.row_id, sum(w.idf * u.tf * " + str(K1 + 1) + " / (u.tf + " + str(K1)
     + " * (1 - " + str(B) + " + " + str(B) + " * length(c.tsv) / %s::float8))) AS score "
     "FROM {chunks} c "
-    "CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(c.tsv)) u "
+    "CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf "
+    "FROM unnest(ts_filter(setweight(c.tsv, 'A', %s::text[]), '{{a}}'))) u "
     "JOIN w ON w.lexeme = u.lexeme "
     "WHERE c.tsv @@ %s::tsquery AND {cond} GROUP BY c.row_id ORDER BY score DESC, c.row_id LIMIT %s) "
     "SELECT {cols}, hits.score FROM hits JOIN {chunks} c USING (row_id) ORDER BY hits.score DESC, c.row_id"

@@ -62,7 +62,7 @@ EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
 # wait for that change-set's commit (dropping an index locks the table), so smaller ones do not.
 BULK_ROWS = 10_000
 HNSW_BUILD_MEMORY = 8 << 30  # most maintenance_work_mem asked for the rebuild (the graph's size, up to this)
-TEXT_FIRST_PASS = 2000  # full-text search scores first the chunks of the rarest lexemes, about this many
+TEXT_FIRST_PASS = 2000  # exact full-text search scores first the chunks of the rarest lexemes, about this many
 _LOCK_CLASS = 0x5247  # first key of the advisory lock ("RG"); the second is a hash of the schema
 _CHUNK_COLS = ("chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash", "metadata")
 _COLUMN = {f: f for f in ("chunk_id", "doc_id", "page", "source", "title")}  # filter field -> column
@@ -115,7 +115,7 @@ class PostgresStore:
 
     where_language = None
 
-    def __init__(self, root: str | Path, dim: int, url: str | None = None):
+    def __init__(self, root: str | Path, dim: int, url: str | None = None, text_candidates: int = 0):
         if not url:
             raise KnowledgeBaseError("the postgres store needs a server URL: "
                                      "ragtune kb create NAME --store postgresql://USER@HOST:PORT/DB")
@@ -141,6 +141,7 @@ class PostgresStore:
         self._table_rows: int | None = None  # rows in the table (every version) when the change-set began
         self._bulk = False  # whether the open change-set dropped the indexes, to build them at commit
         self._max_seen = -1  # versions up to this one are known to exist
+        self.text_candidates = text_candidates  # [store] text_candidates; 0: exact BM25
         self.text_first_pass = TEXT_FIRST_PASS  # huge: no pruning (the reference the tests and benchmark use)
         self.bulk_rows = BULK_ROWS  # huge: never a bulk load (the benchmark's row-by-row reference)
         self._setup()
@@ -304,8 +305,13 @@ class PostgresStore:
 
     def search_text(self, query: str, k: int, filters: Filters | None = None,
                     version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
-        """The ``k`` best chunks by BM25 over the query's lexemes: the exact top ``k`` of scoring every
-        chunk that holds any of them, found by scoring only those MaxScore cannot rule out."""
+        """The ``k`` best chunks by BM25 over the query's lexemes.
+
+        With ``text_candidates`` 0 this is the exact top ``k`` of every chunk holding any of them,
+        found by scoring only those MaxScore cannot rule out. Otherwise at most about that many
+        chunks are scored, those holding the query's rarest lexemes (the ones that weigh most),
+        and the answer is exact whenever MaxScore shows that no other chunk can reach the top ``k``.
+        """
         check_where(self, where)
         cond, params = self._visible(version, filters)
         if not query.strip() or k <= 0:
@@ -319,12 +325,13 @@ class PostgresStore:
         n, avgdl = float(rows[0][0]), float(rows[0][1])
         idfs = {t: maxscore.idf(n, df) for t, df in dfs.items()}
         lexemes, weights = list(idfs), list(idfs.values())
-        first = maxscore.first_pass(dfs, self.text_first_pass)
+        budget = self.text_candidates
+        first = maxscore.first_pass(dfs, budget or self.text_first_pass)
         hits = self._score_text(lexemes, weights, avgdl, first, cond, params, k)
         theta = hits[k - 1][1] if len(hits) >= k else 0.0
         need = maxscore.essential({t: maxscore.upper_bound(w, pg_sql.K1) for t, w in idfs.items()}, theta)
-        if set(need) <= set(first):
-            return hits  # no chunk outside the first pass can reach the k-th score
+        if budget or set(need) <= set(first):
+            return hits  # the budget's chunks, or no chunk outside them can reach the k-th score
         return self._score_text(lexemes, weights, avgdl, need, cond, params, k)
 
     def _score_text(self, lexemes: list[str], idfs: list[float], avgdl: float, match: list[str], cond: Any,
@@ -333,7 +340,7 @@ class PostgresStore:
         tsquery = " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in match)
         sql = self._q(pg_sql.SEARCH_TEXT, cond=cond, cols=self.sql.SQL(", ".join(f"c.{c}" for c in _CHUNK_COLS)))
         with self._read() as cur:
-            cur.execute(sql, [lexemes, idfs, avgdl, tsquery, *params, k])
+            cur.execute(sql, [lexemes, idfs, avgdl, lexemes, tsquery, *params, k])
             rows = cur.fetchall()
         return [(_chunk(r), float(r[-1])) for r in rows]
 
