@@ -260,10 +260,11 @@ def in_child(target, *args):
     return res
 
 
-BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-rowwise")
+BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-ef100",
+            "postgres-rowwise")
 LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_PQ index)",
           "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, exact BM25 of every match",
-          "postgres-c1000": "postgres, text_candidates 1000",
+          "postgres-c1000": "postgres, text_candidates 1000", "postgres-ef100": "postgres, ef_search 100",
           "postgres-rowwise": "postgres, loaded row by row"}
 # Variants of a backend, measured beside it in one run: the backend whose settings they use, whose
 # tables they search (their own, built like any backend's, or the backend's), and the store
@@ -272,6 +273,7 @@ LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_
 # (before bulk loads).
 VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_candidates": 0, "text_first_pass": 10**12}),
             "postgres-c1000": ("postgres", "postgres", {"text_candidates": 1000}),
+            "postgres-ef100": ("postgres", "postgres", {"ef_search": 100}),
             "postgres-rowwise": ("postgres", "postgres-rowwise", {"bulk_rows": 10**12})}
 
 
@@ -285,8 +287,11 @@ def tables_of(b: str) -> str:
 
 
 def tweak(store, b: str):
-    for attr, value in (VARIANTS[b][2] if b in VARIANTS else {}).items():
+    changes = VARIANTS[b][2] if b in VARIANTS else {}
+    for attr, value in changes.items():
         setattr(store, attr, value)
+    if changes and hasattr(store, "close"):
+        store.close()  # connections opened before take the new settings when they reconnect
     return store
 
 

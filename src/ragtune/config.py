@@ -143,7 +143,10 @@ class StoreSettings(_Section):
     dense_scan: Literal["auto", "int8", "float32"] = "auto"
     # postgres: most chunks a full-text search scores, those holding the query's rarest words (exact
     # whenever MaxScore proves nothing else can rank; benchmarks/bench_store.py); 0: exact BM25 always
-    text_candidates: int = Field(5000, ge=0)
+    text_candidates: int = Field(2000, ge=0)
+    # postgres: HNSW candidate list per dense search (pgvector's hnsw.ef_search); recall against speed,
+    # measured at 1M chunks in store/postgres.py
+    ef_search: int = Field(400, ge=1, le=1000)
 
     @field_serializer("url")
     def _no_password(self, url: str | None) -> str | None:

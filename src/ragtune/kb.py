@@ -183,7 +183,8 @@ class KnowledgeBase:
             st = self.settings.store
             self._store = open_store(self.meta.get("store", DEFAULT_BACKEND), self.root, int(self.meta["dim"]),
                                      self._store_url(), index_threshold=st.index_threshold,
-                                     dense_scan=st.dense_scan, text_candidates=st.text_candidates)
+                                     dense_scan=st.dense_scan, text_candidates=st.text_candidates,
+                                     ef_search=st.ef_search)
         return self._store
 
     def _store_url(self) -> str | None:

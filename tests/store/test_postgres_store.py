@@ -48,7 +48,8 @@ def _fill(st, n, seed=0, source_of=lambda i: f"/s{i % 10}.txt"):
 
 
 def test_hnsw_search_with_version_and_metadata_filters_still_fills_k(tmp_path, pg_url):
-    st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
+    # ef_search 100: at 3,000 rows the planner prices the default 400 above a plain scan and sorts instead
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url, ef_search=100)
     vecs = _fill(st, 3000)
     st.delete_sources(["/s0.txt", "/s1.txt"])  # version 2: 600 rows marked removed
     st.commit()
@@ -193,4 +194,13 @@ def test_a_bulk_load_builds_its_indexes_at_commit_and_a_failed_one_keeps_them(tm
         plan = " ".join(r[0] for r in conn.execute(
             "EXPLAIN SELECT chunk_id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 5", [str(every[0].tolist())]))
         assert "chunks_hnsw" in plan
+    st.close()
+
+
+def test_ef_search_is_the_connections_hnsw_candidate_list(tmp_path, pg_url):
+    st = open_store("postgres", tmp_path / "kb", DIM, pg_url, ef_search=123)
+    _fill(st, 20)
+    with st._read() as cur:
+        assert cur.execute("SHOW hnsw.ef_search").fetchone()[0] == "123"
+    assert len(st.search_dense(np.eye(DIM, dtype=np.float32)[0], 5)) == 5
     st.close()
