@@ -36,7 +36,7 @@ demo: $(STAMP)
 	@echo; echo "Reports (open report.html in a browser):"; ls -d $$PWD/.ragtune/reports/*/report.html
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -33,12 +33,14 @@ sys.path.insert(0, str(ROOT / "src"))
 # ---- the machine and the date ----------------------------------------------------------------
 def machine() -> str:
     """One line naming the machine, for every section (the figures mean nothing without it)."""
-    cpu = "unknown CPU"
+    cpu, fields = "unknown CPU", {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        cpu = fields.get("model name", cpu)
+        if "cpu family" in fields:  # the name alone does not tell machines apart ("Intel(R) Xeon(R) Processor")
+            cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -48,7 +50,7 @@ def machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, AttributeError):
         pass
-    return f"{cores}-core {cpu} (Zen 4){mem}, no GPU, Python {platform.python_version()}"
+    return f"{cores}-core {cpu}{mem}, no GPU, Python {platform.python_version()}"
 
 
 def load_avg() -> str:

@@ -37,12 +37,6 @@ CREATE = [
     "metadata jsonb NOT NULL DEFAULT '{{}}', file_hash text NOT NULL DEFAULT '', ingested_at float8 NOT NULL, "
     "embedding vector({dim}) NOT NULL, tsv tsvector GENERATED ALWAYS AS (" + WORDS.replace("{col}", "text")
     + ") STORED, v_from int NOT NULL, v_to int)",
-    # The vectors live out of line (TOAST, uncompressed), the text and tsvector in the row (compressed
-    # only when a row still passes 1 KB): full-text search and filters read a fraction of the pages,
-    # and never a toasted tsvector (many were, beside an inline 1.5 KB vector). Dense search reads
-    # vectors from the HNSW index, and only its k results' from TOAST.
-    "ALTER TABLE {chunks} ALTER COLUMN embedding SET STORAGE EXTERNAL, ALTER COLUMN text SET STORAGE MAIN, "
-    "ALTER COLUMN tsv SET STORAGE MAIN, SET (toast_tuple_target = 1024)",
     "CREATE TABLE IF NOT EXISTS {terms} (term text NOT NULL, version int NOT NULL, ddf int NOT NULL, "
     "PRIMARY KEY (term, version))",
     "CREATE INDEX IF NOT EXISTS chunks_hnsw ON {chunks} USING hnsw (embedding vector_cosine_ops)",
