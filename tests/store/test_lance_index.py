@@ -147,6 +147,13 @@ def test_versions_and_as_of_on_the_indexed_path(real, tmp_path):
     assert st.count(v2) == len(chunks) and st.count() == len(chunks)
     # only version 1, searched exactly, has its vectors in memory
     assert set(st._cache) == {st.versions()[1].backend["lance_version"]}
+    # hits' vectors are read by chunk id through a BTREE index, rows added after it was built included
+    tbl = st._reader(None)
+    assert lance_index.ID_INDEX in {i.name for i in tbl.list_indices()}
+    plan = tbl.search().where("chunk_id IN ('new-0')").select(["chunk_id"]).limit(None).explain_plan(True)
+    assert "ScalarIndex" in plan or "MaterializeIndex" in plan, plan
+    np.testing.assert_allclose(st.vectors_for(["new-0", chunks[0].chunk_id]), np.stack([vecs[0] * -1.0, vecs[0]]),
+                               atol=1e-6)
 
 
 def test_below_the_threshold_nothing_changes(real, tmp_path):

@@ -349,5 +349,8 @@ class LanceStore:
         trained on); returns the index record the new version carries, None without an index."""
         rows = tbl.count_rows()
         if lance_index.needs_training(record, rows, self.index_threshold):
-            return lance_index.build_vector_index(tbl, self.dim, rows)
-        return record if record is not None and lance_index.has_vector_index(tbl) else None
+            record = lance_index.build_vector_index(tbl, self.dim, rows)
+        elif record is None or not lance_index.has_vector_index(tbl):
+            return None
+        lance_index.ensure_id_index(tbl)
+        return record
