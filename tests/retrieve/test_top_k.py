@@ -49,6 +49,15 @@ def test_check_top_k_rule():
             check_top_k(bad)
 
 
+def test_every_hit_carries_its_cosine_with_the_question(kb):
+    """Dense hits take it from their score, full-text-only hits from their stored vectors: the same number."""
+    q = kb.embedder.embed_query(QUERY)
+    for mode in ("hybrid", "bm25", "dense"):
+        hits = kb.search(QUERY, k=5, mode=mode)
+        want = kb.store.vectors_for([h.chunk.chunk_id for h in hits]) @ q
+        assert [h.similarity for h in hits] == pytest.approx(want.tolist(), abs=1e-5), mode
+
+
 def test_none_means_the_default_and_k_is_honoured(kb):
     default = kb.settings.retrieval.top_k
     assert len(kb.search(QUERY)) == default

@@ -229,6 +229,16 @@ def test_chunks_come_back_as_they_went_in(make_store):
     assert st.all_chunks() == [c] and st.search_text("metadata", 1)[0][0] == c
 
 
+def test_a_dense_score_is_the_cosine_of_the_stored_vector(make_store):
+    """The retriever takes a dense hit's score as its similarity to the question, reading no vector."""
+    st, _ = _filled(make_store)
+    q = _vecs(1, 9)[0]
+    hits = st.search_dense(q, 5)
+    assert len(hits) == 3
+    cos = st.vectors_for([c.chunk_id for c, _ in hits]) @ q
+    np.testing.assert_allclose([s for _, s in hits], cos, atol=1e-5)
+
+
 def test_documents_lists_each_source_file(make_store):
     st, _ = _filled(make_store)
     docs = st.documents(version=1)

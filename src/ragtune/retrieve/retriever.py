@@ -113,9 +113,12 @@ class Retriever:
         keep = n_cand if (s.rerank and self.reranker) else k
         hits = [Hit(by_id[cid], score, dense_scores.get(cid), text_scores.get(cid))
                 for cid, score in ranked[:keep]]
-        if hits:
-            sims = self.store.vectors_for([h.chunk.chunk_id for h in hits], version) @ qvec
-            for h, sim in zip(hits, np.asarray(sims).tolist(), strict=True):
+        for h in hits:  # a dense hit's score is its cosine with the question (the Store contract)
+            if h.dense_score is not None:
+                h.similarity = float(h.dense_score)
+        if need := [h for h in hits if h.similarity is None]:  # full-text hits only: their vectors are read
+            sims = self.store.vectors_for([h.chunk.chunk_id for h in need], version) @ qvec
+            for h, sim in zip(need, np.asarray(sims).tolist(), strict=True):
                 h.similarity = float(sim)
         if s.rerank and self.reranker:
             hits = rerank(self.reranker, query, hits, k)

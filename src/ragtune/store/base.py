@@ -133,7 +133,8 @@ class Store(Protocol):
     # ---- reading ----
     def search_dense(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                      version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
-        """The ``k`` chunks whose vectors have the highest cosine with ``vector``."""
+        """The ``k`` chunks whose vectors have the highest cosine with ``vector``, that cosine as the score
+        (the retriever takes it as a hit's similarity to the question)."""
 
     def search_text(self, query: str, k: int, filters: Filters | None = None,
                     version: int | None = None, *, where: str | None = None) -> list[tuple[Chunk, float]]:
