@@ -110,21 +110,24 @@ def test_full_text_prunes_with_maxscore_yet_returns_the_exact_top_k(tmp_path, pg
     from tests.conftest import squad_paragraphs, squad_questions
 
     rows = squad_paragraphs()
+    from ragtune.store import postgres
+
     st = open_store("postgres", tmp_path / "kb", DIM, pg_url)
     vecs = np.random.default_rng(0).normal(size=(len(rows), DIM)).astype(np.float32)
     st.add([Chunk(r["id"], r["id"], f"/{r['title']}.txt", r["text"], index=i) for i, r in enumerate(rows)],
            vecs / np.linalg.norm(vecs, axis=1, keepdims=True), {})
     st.commit()
     questions = [q["question"] for q in squad_questions({r["id"] for r in rows})][:40]
-    st.text_first_pass = 10**12  # the first pass takes every lexeme: no pruning
+    st.text_candidates = 10**12  # a budget that takes every lexeme in one pass: no pruning
     full = [st.search_text(q, 5) for q in questions]
+    st.text_candidates = 0  # exact, through MaxScore
     passes, score = [], st._score_text
 
     def counted(lexemes, idfs, avgdl, match, *rest):
         passes.append((len(lexemes), len(match)))
         return score(lexemes, idfs, avgdl, match, *rest)
 
-    st.text_first_pass = 1  # the rarest lexeme first, then what MaxScore keeps
+    monkeypatch.setattr(postgres, "TEXT_FIRST_PASS", 1)  # the rarest lexeme first, then what MaxScore keeps
     monkeypatch.setattr(st, "_score_text", counted)
     pruned = [st.search_text(q, 5) for q in questions]
     assert [[(c.chunk_id, round(s, 9)) for c, s in hits] for hits in pruned] == \

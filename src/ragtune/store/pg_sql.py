@@ -26,6 +26,13 @@ K1, B = 1.2, 0.75
 # "not alphanumeric" would cut every accented or non-Latin letter out of the words.
 WORDS = "to_tsvector({cfg}::regconfig, regexp_replace({col}, '[[:punct:]]+', ' ', 'g'))"
 
+# The indexes searches use; a bulk load drops them and builds them again at commit (postgres.py).
+SEARCH_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS chunks_hnsw ON {chunks} USING hnsw (embedding vector_cosine_ops)",
+    "CREATE INDEX IF NOT EXISTS chunks_tsv ON {chunks} USING gin (tsv)",
+]
+DROP_SEARCH_INDEXES = "DROP INDEX IF EXISTS {schema}.chunks_hnsw, {schema}.chunks_tsv"
+
 CREATE = [
     "CREATE SCHEMA IF NOT EXISTS {schema}",
     "CREATE TABLE IF NOT EXISTS {versions} (version int PRIMARY KEY, time float8 NOT NULL, "
@@ -39,8 +46,7 @@ CREATE = [
     + ") STORED, v_from int NOT NULL, v_to int)",
     "CREATE TABLE IF NOT EXISTS {terms} (term text NOT NULL, version int NOT NULL, ddf int NOT NULL, "
     "PRIMARY KEY (term, version))",
-    "CREATE INDEX IF NOT EXISTS chunks_hnsw ON {chunks} USING hnsw (embedding vector_cosine_ops)",
-    "CREATE INDEX IF NOT EXISTS chunks_tsv ON {chunks} USING gin (tsv)",
+    *SEARCH_INDEXES,
     "CREATE INDEX IF NOT EXISTS chunks_source ON {chunks} (source)",
     "CREATE INDEX IF NOT EXISTS chunks_chunk_id ON {chunks} (chunk_id)",
     "CREATE INDEX IF NOT EXISTS chunks_v_from ON {chunks} (v_from)",

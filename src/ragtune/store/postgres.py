@@ -147,7 +147,6 @@ class PostgresStore:
         self._max_seen = -1  # versions up to this one are known to exist
         self.text_candidates = text_candidates  # [store] text_candidates; 0: exact BM25
         self.ef_search = ef_search
-        self.text_first_pass = TEXT_FIRST_PASS  # huge: no pruning (the reference the tests and benchmark use)
         self.bulk_rows = BULK_ROWS  # huge: never a bulk load (the benchmark's row-by-row reference)
         self._setup()
 
@@ -331,7 +330,7 @@ class PostgresStore:
         idfs = {t: maxscore.idf(n, df) for t, df in dfs.items()}
         lexemes, weights = list(idfs), list(idfs.values())
         budget = self.text_candidates
-        first = maxscore.first_pass(dfs, budget or self.text_first_pass)
+        first = maxscore.first_pass(dfs, budget or TEXT_FIRST_PASS)
         hits = self._score_text(lexemes, weights, avgdl, first, cond, params, k)
         theta = hits[k - 1][1] if len(hits) >= k else 0.0
         need = maxscore.essential({t: maxscore.upper_bound(w, pg_sql.K1) for t, w in idfs.items()}, theta)
@@ -441,12 +440,14 @@ class PostgresStore:
     def _bulk_load(self, w: Any, adding: int) -> None:
         """Drop the search indexes before a write that makes this change-set a bulk load (``BULK_ROWS``)."""
         try:
-            if self._table_rows is None:
+            total = self._added + adding
+            if self._bulk or total < self.bulk_rows:
+                return
+            if self._table_rows is None:  # counted once a change-set is big enough to be a bulk load
                 self._table_rows = int(w.execute(self.sql.SQL("SELECT count(*) FROM {}").format(self._chunks))
                                        .fetchone()[0])
-            total = self._added + adding
-            if not self._bulk and total >= self.bulk_rows and total > self._table_rows:
-                w.execute(self._q("DROP INDEX IF EXISTS {schema}.chunks_hnsw, {schema}.chunks_tsv"))
+            if total > self._table_rows:
+                w.execute(self._q(pg_sql.DROP_SEARCH_INDEXES))
                 self._bulk = True
         except self.psycopg.Error as e:
             raise self._error(e) from None
@@ -458,9 +459,8 @@ class PostgresStore:
         want = min(HNSW_BUILD_MEMORY, rows * (4 * self.dim + 400))  # vectors plus neighbour lists
         if want > have:
             w.execute("SELECT set_config('maintenance_work_mem', %s, true)", [f"{want >> 20}MB"])
-        for statement in pg_sql.CREATE:
-            if "chunks_hnsw" in statement or "chunks_tsv" in statement:
-                w.execute(self._q(statement))
+        for statement in pg_sql.SEARCH_INDEXES:
+            w.execute(self._q(statement))
 
     def delete_sources(self, sources: list[str]) -> int:
         if not sources:
