@@ -62,6 +62,8 @@ class Generator:
     spec: ModelSpec
     adapter: str | None = None
     label: str = ""
+    # A RAFT model's training prompt (``{"method": "plain"}`` or the focus reader's settings); it reads that one.
+    reader: dict | None = None
 
 
 def resolve_generator(settings: Settings, model: str | None, need_tuned: bool = False) -> Generator:
@@ -79,14 +81,15 @@ def resolve_generator(settings: Settings, model: str | None, need_tuned: bool = 
         adapter = trained.get("gguf_adapter") if engine == "llama.cpp" else trained.get("adapter_dir")
         if trained["task"] != "generate":
             raise ModelNotFoundError(f"{name!r} is a classifier; use: ragtune classify --model {name} TEXT")
+        reader = trained["info"].extra.get("raft", {}).get("reader")
         if trained.get("merged_dir") and engine == "transformers" and not adapter:
-            return Generator(resolve(trained["merged_dir"], settings), None, name)
+            return Generator(resolve(trained["merged_dir"], settings), None, name, reader)
         if not adapter:
             raise ModelNotFoundError(
                 f"trained model {name!r} has no {'GGUF adapter' if engine == 'llama.cpp' else 'adapter'} for the "
                 f"{engine} engine; export it: ragtune models export {name} --gguf"
             )
-        return Generator(base, adapter, name)
+        return Generator(base, adapter, name, reader)
     if need_tuned:
         raise ModelNotFoundError(f"{name!r} is not a trained model; train one (ragtune train sft ...) "
                                  "or see: ragtune models list")
@@ -157,9 +160,10 @@ class Pipeline:
         """Yield answer text as it is generated, then the finished ``Answer``.
 
         ``reader`` (``plain`` | ``focus``) overrides ``[reader] method``; ``raft`` models always
-        read the plain prompt they were trained on, and ``rag`` reads the prompt of its reader adapter
-        while one answers (``reader_adapter`` overrides ``[reader] adapter``: auto | none | a GGUF file); a
-        reader other than plain asked for by name answers without the adapter unless one is asked too.
+        read the prompt they were trained on (plain, or ``train raft --reader focus``), and ``rag`` reads
+        the prompt of its reader adapter while one answers (``reader_adapter`` overrides ``[reader]
+        adapter``: auto | none | a GGUF file); a reader other than plain asked for by name answers
+        without the adapter unless one is asked too.
         ``search_query`` retrieves with other text than the question (a conversation's standalone
         question); ``sampling`` overrides ``GenParams`` fields for this answer (the API's sampling).
         """
@@ -194,7 +198,14 @@ class Pipeline:
             rs = self.settings.reader
             if ra is not None:  # a reader adapter reads the prompt it was trained on
                 rs = rs.model_copy(update={"method": ra.method, "focus_sentences": ra.focus_sentences})
-            method = "plain" if mode == "raft" else (rs.method if ra else reader or rs.method)
+                method = rs.method
+            elif mode == "raft":  # ... and so does a RAFT model (models trained before it was recorded: plain)
+                shown = gen.reader or {"method": "plain"}
+                rs = rs.model_copy(update={k: v for k, v in shown.items()
+                                           if k in ("method", "focus_sentences", "similarity_weight")})
+                method = rs.method
+            else:
+                method = reader or rs.method
             messages = reader_messages(question, hits, p, rs, examples, method=method, embed=kb_obj.embedder.encode)
         else:
             messages = base_messages(question, p, examples)

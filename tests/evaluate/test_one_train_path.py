@@ -101,6 +101,38 @@ def test_compare_raft_contender_is_ragtune_train_raft(workspace, tmp_path):
     assert other["extra"]["examples_sha256"] != rec["examples_sha256"]
 
 
+def test_a_focus_raft_contender_is_train_raft_reader_focus_and_answers_with_that_prompt(workspace, tmp_path):
+    from ragtune.pipeline import Pipeline
+
+    s, cfg, data, questions = workspace
+    exp = load_experiment(data={**EXPERIMENT, "train": {**EXPERIMENT["train"], "raft_reader": "focus",
+                                                        "raft_focus_sentences": 1}})
+    c = raft_contender(s, "raft-focus", questions, exp.train.config("raft", exp.seed), "docs",
+                       **exp.train.raft_options())
+    rec = c.train(s, tmp_path / "train", progress=False)
+    cli = _cli(cfg, data, "raft", "--data", rec["data"], "--kb", "docs", "--name", "raft-focus-cli", "--distractors",
+               "1", "--p-drop", "0.5", "--max-steps", "2", "--batch-size", "2", "--lr", "1e-3", "--max-seq-len",
+               "1024", "--val-fraction", "0", "--skip-long", "--reader", "focus", "--focus-sentences", "1")
+    _same_run(cli, rec)
+    assert cli["extra"]["raft"]["reader"]["method"] == "focus"
+    # The plain contender trains on other examples (whole passages).
+    plain = raft_contender(s, "raft-plain", questions, exp.train.config("raft", exp.seed), "docs", k=1, p_drop=0.5)
+    assert plain.fingerprint(s) != c.fingerprint(s)
+    # `ask --mode raft` reads the prompt the model was trained on; a plain RAFT model reads whole passages.
+    pipe = Pipeline(s, log=False)
+    q = questions[0].question
+    focus = pipe.ask(q, mode="raft", kb="docs", model="raft-focus", max_tokens=2)
+    assert focus.reader == "focus"
+    by_cli = pipe.ask(q, mode="raft", kb="docs", model="raft-focus-cli", max_tokens=2)
+    assert by_cli.reader == "focus" and by_cli.prompt == focus.prompt
+    plain_rec = plain.train(s, tmp_path / "train", progress=False)
+    assert plain_rec["examples_sha256"] != rec["examples_sha256"]
+    unfocused = pipe.ask(q, mode="raft", kb="docs", model="raft-plain", max_tokens=2)
+    assert unfocused.reader == "plain"
+    assert len(unfocused.prompt) > len(focus.prompt)
+    assert all(h.chunk.text.strip() in unfocused.prompt for h in unfocused.hits)
+
+
 def test_compare_ft_contender_is_ragtune_train_sft_with_the_kb(workspace, tmp_path):
     s, cfg, data, questions = workspace
     exp = load_experiment(data=EXPERIMENT)

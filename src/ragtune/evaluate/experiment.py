@@ -109,6 +109,11 @@ class TrainSection(_Strict):
                            "weights): `ragtune train sft --kb`")
     raft_distractors: int = Field(RAFT_DISTRACTORS, ge=0, le=8, description="`ragtune train raft --distractors`")
     raft_drop_oracle: float = Field(RAFT_P_DROP, ge=0, le=1, description="`ragtune train raft --p-drop`")
+    raft_reader: Literal["plain", "focus"] = Field("plain", description="`ragtune train raft --reader`: the "
+                                                   "prompt raft trains on and answers with (whole passages, or "
+                                                   "their best-matching sentences)")
+    raft_focus_sentences: int = Field(1, ge=1, le=50, description="`ragtune train raft --focus-sentences` "
+                                      "(raft_reader = focus): sentences kept of each passage")
     classifier: Literal["llm", "embedder"] = "llm"
     retrain_for_freshness: bool = True
     freshness_epochs: int = Field(6, ge=1, le=100, description="epochs of the small freshness models "
@@ -137,6 +142,11 @@ class TrainSection(_Strict):
         for c in CONTENDERS:
             self.config(c)  # a bad value fails at load, naming the field
         return self
+
+    def raft_options(self) -> dict[str, Any]:
+        """The keyword options of ``training.raft_contender``: distractors, dropped oracles, reader."""
+        return {"k": self.raft_distractors, "p_drop": self.raft_drop_oracle, "reader": self.raft_reader,
+                "focus_sentences": self.raft_focus_sentences}
 
     def config(self, contender: str, seed: int = 0, **changes: Any) -> TrainConfig:
         """The TrainConfig of one contender: defaults, [train], [train.<contender>], the experiment's own."""

@@ -120,7 +120,7 @@ class LearningCurve:
         if "raft" in needed:
             out["raft"] = qa.train(raft_contender(qa.s, f"raft-curve{tag}", subset,
                                                   exp.train.config("raft", exp.seed), "docs",
-                                                  k=exp.train.raft_distractors, p_drop=exp.train.raft_drop_oracle))
+                                                  **exp.train.raft_options()))
         return out
 
 

@@ -92,7 +92,7 @@ class QARunner:
             trained["ft"] = self.train(ft)
         if "raft" in needed:
             raft = raft_contender(self.s, "raft", split.train, exp.train.config("raft", exp.seed), "docs",
-                                  k=exp.train.raft_distractors, p_drop=exp.train.raft_drop_oracle)
+                                  **exp.train.raft_options())
             trained["raft"] = self.train(raft)
             kept = trained["raft"].get("examples")
             if kept is not None and kept < len(raft.rows):

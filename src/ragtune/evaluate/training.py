@@ -9,7 +9,9 @@ llama.cpp engine and a number in the report is the number the command gives:
   training questions in the closed-book prompt the ``ft`` mode is asked with, plus the knowledge
   base's chunks as plain text (continued pre-training mixed in) when ``cpt_docs``;
 - ``raft`` (Zhang et al. 2024) trains on the RAG prompt itself: ``ragtune train raft --data
-  raft.jsonl --kb docs --distractors K --p-drop P`` (see ``train/raft.py``);
+  raft.jsonl --kb docs --distractors K --p-drop P [--reader focus --focus-sentences N]`` (see
+  ``train/raft.py``); with the focus reader it trains on, and answers with, the passages' best
+  sentences instead of whole passages;
 - the classifier of a classification experiment: ``ragtune train classify --data train.jsonl
   --val-data val.jsonl --method M``.
 """
@@ -65,8 +67,11 @@ class Contender:
             out = recipe("sft").load()(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True,
                                        progress=progress)
         elif self.recipe == "raft":
+            opts = dict(self.options)
+            if "reader" in opts:  # recorded as a plain table; the recipe takes [reader] settings
+                opts["reader"] = settings.reader.model_copy(update=opts["reader"])
             out = recipe("raft").load()(settings, [data], self.name, self.cfg, chunks=chunks, overwrite=True,
-                                        progress=progress, **self.options)
+                                        progress=progress, **opts)
         else:
             raise ValueError(f"no contender recipe {self.recipe!r}")
         info = export_for_llamacpp(settings, out).info
@@ -114,15 +119,23 @@ def ft_contender(name: str, questions: list[Question], cfg: TrainConfig, kb: str
 
 
 def raft_contender(settings: Settings, name: str, questions: list[Question], cfg: TrainConfig, kb: str, *,
-                   k: int, p_drop: float) -> Contender:
+                   k: int, p_drop: float, reader: str = "plain", focus_sentences: int = 1) -> Contender:
     """RAFT rows over the KB's chunks; each question names its document as the KB knows it.
 
     A question whose document is not in the knowledge base has no oracle and is left out.
+    ``reader = "focus"`` trains on the focus reader's prompt (``focus_sentences`` of each passage,
+    with ``[reader] similarity_weight``); the model records it and answers with that prompt.
     """
     kb_ids = {Path(c.source).stem: c.doc_id for c in kb_chunks(settings, kb)}
     rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "doc_id": kb_ids[safe_name(q.doc_id)]}
             for q in questions if q.doc_id and safe_name(q.doc_id) in kb_ids]
-    return Contender(name, "raft", rows, cfg, kb, {"k": k, "p_drop": p_drop})
+    options: dict[str, Any] = {"k": k, "p_drop": p_drop}
+    if reader == "focus":
+        options["reader"] = {"method": "focus", "focus_sentences": focus_sentences,
+                             "similarity_weight": settings.reader.similarity_weight}
+    elif reader != "plain":
+        raise ValueError(f"raft reader {reader!r}: use plain or focus")
+    return Contender(name, "raft", rows, cfg, kb, options)
 
 
 def train_classifier(settings: Settings, name: str, method: str, train: list[Labeled], val: list[Labeled],
