@@ -7,8 +7,10 @@ import torch
 
 from ragtune.errors import ConfigError, TrainingError
 from ragtune.train import checkpoint as ckpt
+from ragtune.train import loop
 from ragtune.train.config import TrainConfig
-from ragtune.train.loop import epoch_order, lr_lambda, pad_collate, prepare_model, train_loop
+from ragtune.train.data import Example
+from ragtune.train.loop import by_length, epoch_order, lr_lambda, pad_collate, prepare_model, train_loop
 
 from .tiny import tiny_llama, toy_examples
 
@@ -233,3 +235,41 @@ def test_gradient_checkpointing_flag_and_experiment_override():
     assert e.train.config("raft").gradient_checkpointing and not e.train.config("ft").gradient_checkpointing
     with pytest.raises(ConfigError, match="gradient_checkpointing"):
         load_experiment(data={**exp, "train": {"gradient_checkpointing": "sometimes"}})
+
+
+def test_by_length_regroups_one_steps_examples_and_keeps_the_micro_batch_sizes():
+    lengths = [5, 90, 7, 80, 6, 70, 8]
+    group = [[0, 1], [2, 3], [4, 5], [6]]
+    out = by_length(group, lengths)
+    assert sorted(i for mb in out for i in mb) == sorted(i for mb in group for i in mb)  # the same examples
+    assert [len(mb) for mb in out] == [2, 2, 2, 1]
+    assert out == [[0, 4], [2, 6], [5, 3], [1]]
+    padded = lambda g: sum(len(mb) * max(lengths[i] for i in mb) for mb in g)  # noqa: E731
+    assert padded(out) == 2 * 6 + 2 * 8 + 2 * 80 + 90 < padded(group) == 2 * 90 + 2 * 80 + 2 * 70 + 8
+
+
+def test_a_step_regrouped_by_length_trains_as_the_step_in_its_drawn_order(tmp_path, monkeypatch):
+    """Reference comparison: the same 3 steps (2 micro-batches of 2 each, examples of mixed lengths) with
+    and without the regrouping give the same losses, and the regrouped run pads fewer tokens."""
+    exs = toy_examples(8) + [Example(list(range(3, 30)), [-100] * 20 + list(range(23, 30)), f"long:{i}")
+                             for i in range(4)]
+    cfg = TrainConfig(max_steps=3, grad_accum=2, **{**FAST, "lora_dropout": 0.0})
+    padded = {}
+    runs = {}
+    for regroup in (True, False):
+        if not regroup:
+            monkeypatch.setattr(loop, "by_length", lambda group, lengths: group)
+        seen: list[int] = []
+
+        def collate(batch, seen=seen):
+            seen.append(len(batch) * max(len(e) for e in batch))  # tokens of the padded micro-batch
+            return pad_collate(batch, 0)
+
+        runs[regroup] = train_loop(prepare_model(tiny_llama(), cfg), exs, [], cfg, tmp_path / str(regroup),
+                                   collate=collate, progress=False)
+        padded[regroup] = sum(seen)
+    assert padded[True] < padded[False]
+    assert runs[True].tokens == runs[False].tokens
+    for (_, a), (_, b) in zip(runs[True].train_losses, runs[False].train_losses, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    assert runs[True].train_losses[-1][1] != runs[True].train_losses[0][1]  # it trained

@@ -8,6 +8,8 @@ What happens in ``train_loop``:
 1. seed everything; split each epoch into micro-batches in a seeded order (``epoch_order``), each
    process taking every N-th one (data parallel through ``accelerate``: the same code runs alone
    or under ``accelerate launch --num_processes N``);
+   a step's examples are dealt into its micro-batches by length (``by_length``): the step trains
+   on the same examples with the same loss, and less of each micro-batch is padding;
 2. for each optimizer step: forward ``grad_accum`` micro-batches under bf16 autocast (where the
    CPU has bf16 instructions), loss summed over the answer tokens and divided by the step's token
    count, backward, clip, AdamW step, learning-rate schedule (linear warm-up, then cosine/linear);
@@ -179,6 +181,27 @@ def epoch_order(n_examples: int, batch_size: int, seed: int, epoch: int, world: 
     return micro[rank::world]
 
 
+def by_length(group: list[list[int]], lengths: list[int]) -> list[list[int]]:
+    """One step's micro-batches with its examples regrouped by length, the micro-batch sizes kept.
+
+    A micro-batch is padded to its longest example, so a random mix wastes compute on padding
+    (on the knowledge example's ft data: 27% of the tokens at 2 x 4, 14% after this). The loss of a
+    step is summed over all its micro-batches and divided by the step's token count, so regrouping
+    its examples leaves the step's gradient as it was (up to float rounding and dropout draws);
+    unlike length-grouped sampling across steps (Hugging Face's ``group_by_length``) it changes no
+    step's examples.
+
+        >>> by_length([[0, 1], [2, 3]], [5, 90, 7, 80])
+        [[0, 2], [3, 1]]
+    """
+    flat = sorted((i for mb in group for i in mb), key=lambda i: (lengths[i], i))
+    out, at = [], 0
+    for mb in group:
+        out.append(flat[at:at + len(mb)])
+        at += len(mb)
+    return out
+
+
 def lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
     """Linear warm-up to the peak, then cosine or linear decay to ``min_lr_ratio`` of it."""
     warm = cfg.warmup_steps
@@ -272,6 +295,7 @@ def train_loop(
     if not train:
         raise TrainingError("no training examples left after validation; add data or lower val_fraction")
     collate = collate or (lambda exs: pad_collate(exs, pad_id))
+    lengths = [len(ex) for ex in train]
     acc = Accelerator(cpu=not torch.cuda.is_available())
     world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
     old_threads = torch.get_num_threads()
@@ -321,7 +345,7 @@ def train_loop(
         while step < total_steps:
             epoch, pos = divmod(step, steps_per_epoch)
             order = epoch_order(len(train), cfg.batch_size, cfg.seed, epoch, world, rank)
-            group = order[pos * cfg.grad_accum:(pos + 1) * cfg.grad_accum]
+            group = by_length(order[pos * cfg.grad_accum:(pos + 1) * cfg.grad_accum], lengths)
             batches = [collate([train[i] for i in idx]) for idx in group]
             # Normalise by the tokens of the whole step on every process, so that the sum of
             # DDP's averaged gradients equals one big batch's mean.
