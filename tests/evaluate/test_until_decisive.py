@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from ragtune.errors import ConfigError
 from ragtune.evaluate.datasets import Doc, Question, split_qa
 from ragtune.evaluate.experiment import load_experiment
+from ragtune.evaluate.recommend import recommend
 from ragtune.evaluate.results import ComparisonResults, ItemRecord
 from ragtune.evaluate.stats import summarize
 from ragtune.evaluate.until_decisive import hold_back, leading_difference, until_decisive
@@ -115,6 +116,26 @@ def test_the_leading_pair_is_the_top_two_not_any_decided_pair():
     fake = FakeAnswers(res, score={"base": 0.0, "rag": 0.9, "ft": 0.1})
     out = until_decisive(res, pool_of(40), fake, batch=10)
     assert out.stopped == "decided" and out.batches == 1 and out.leading["a"] == "rag"
+
+
+def test_a_pair_that_only_another_metric_separates_is_not_decided():
+    # F1 (primary) ties exactly; semantic similarity separates rag from base clearly. The recommendation
+    # names the separation, but the stopping rule looks at the primary metric only.
+    res = ComparisonResults.new("fixed", task="qa", config={"split": {"test_questions": 10}}, seed=0)
+    res.primary_metric = "token_f1"
+    sim = {"base": [0.1, 0.2] * 5, "rag": [0.8, 0.9] * 5}
+    for mode, f1 in (("base", TIE_BASE), ("rag", TIE_RAG)):
+        res.add_mode(mode)
+        for i, v in enumerate(f1):
+            res.add_item(ItemRecord(item_id=f"t{i:03d}", mode=mode, question="q", references=["a"], prediction="p",
+                                    scores={"token_f1": v, "semantic_similarity": sim[mode][i]}))
+    res = summarize(res, n_resamples=300)
+    assert any({p["a"], p["b"]} == {"rag", "base"} and p["metric"] == "semantic_similarity"
+               for p in recommend(res).decided)
+    lead = leading_difference(res)
+    assert lead["decided"] is False and lead["metric"] == "token_f1" and lead["lo"] < 0 < lead["hi"]
+    out = until_decisive(res, pool_of(4), FakeAnswers(res), batch=4)
+    assert out.stopped == "pool" and out.added == 4
 
 
 def test_one_family_has_nothing_to_decide():

@@ -16,8 +16,11 @@ training or test question, by id or word for word.
 After each batch the per-mode tables and the recommendation are recomputed
 (:func:`ragtune.evaluate.recommend.recommend`: its rule, not a second one, says what is decided).
 *The leading difference* is the pair of the two best family modes on the primary metric; it is
-decided when the recommendation lists that pair as decided (a paired interval excluding 0, on the
-metric the recommendation names). The loop stops then, when the pool is empty, or when a budget
+decided when the recommendation lists that pair as decided *on the primary metric* (its paired
+interval excluding 0). Another metric that separates them is reported by the recommendation but
+does not stop the loop: looking after every batch at several metrics and stopping at the first
+that excludes 0 would call chance differences decided far more often than 5% of the time (the
+stopping rule is fixed in advance, on one metric). The loop stops then, when the pool is empty, or when a budget
 (added questions, or minutes spent on added questions) is spent. Answers are cached per mode and
 question (``workspace``), so a resumed run answers only questions it has not answered yet.
 """
@@ -36,7 +39,7 @@ from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import recommend
 from ragtune.evaluate.results import ComparisonResults, Estimate
-from ragtune.evaluate.stats import summarize
+from ragtune.evaluate.stats import compare_pair, summarize
 
 STOPS = ("decided", "budget", "pool", "nothing-to-decide")
 
@@ -106,7 +109,8 @@ def leading_difference(res: ComparisonResults) -> dict[str, Any] | None:
     """The recommendation's entry for the two best family modes on the primary metric, with ``decided``.
 
     The entry is the recommendation's own (``a``, ``b``, ``metric``, ``diff``, ``lo``, ``hi``, ``n``,
-    and ``needed`` when not decided); None when fewer than two families were measured.
+    and ``needed`` when not decided), on the primary metric; None when fewer than two families
+    were measured.
     """
     rec = recommend(res)
     pairs = rec.decided + rec.undecided
@@ -117,10 +121,15 @@ def leading_difference(res: ComparisonResults) -> dict[str, Any] | None:
     top = set(sorted(modes, key=lambda m: -res.metric(m, primary).value)[:2])
     for entries, decided in ((rec.decided, True), (rec.undecided, False)):
         for p in entries:
-            if {p["a"], p["b"]} == top:
+            if {p["a"], p["b"]} == top and p["metric"] == primary:
                 return {**p, "decided": decided}
-    a, b = sorted(top)
-    return {"a": a, "b": b, "metric": primary, "decided": False}
+    a, b = sorted(top, key=lambda m: -res.metric(m, primary).value)
+    c = compare_pair(res, a, b, primary)  # decided on another metric only: the primary one is still open
+    if c is None:
+        return {"a": a, "b": b, "metric": primary, "decided": False}
+    d = c.diff
+    return {"a": a, "b": b, "metric": primary, "diff": d.value, "lo": d.lo, "hi": d.hi, "n": d.n,
+            "needed": c.needed, "decided": False}
 
 
 @dataclass
