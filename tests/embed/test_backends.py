@@ -41,8 +41,18 @@ def test_each_backend_ranks_the_same_passage_first_as_torch(backend, reference):
     assert mine.shape == passages.shape and mine.dtype == np.float32
     assert np.allclose(np.linalg.norm(mine, axis=1), 1, atol=1e-3)
     same = float(np.mean((q @ mine.T).argmax(1) == top))
-    # the float backends agree on every question; int8 moves a near-tie now and then
-    assert same == 1.0 if mixable(backend, "torch") else same >= 0.95, f"{backend}: {same:.3f} of top-1 agree"
+    if mixable(backend, "torch"):  # the float backends agree on every question
+        assert same == 1.0, f"{backend}: {same:.3f} of top-1 agree"
+    else:
+        # int8 moves near-ties (several paragraphs of one article): 0.95 or more of the top-1 passages agree
+        # on CPUs with VNNI, 0.86 on a Zen 3 (AVX2, no VNNI), whose u8 x s8 products lose more precision. What
+        # matters is unchanged there: on 500 questions over 2,067 paragraphs its recall@10 and MRR@10 stayed
+        # within 0.01 of torch's (benchmarks/RESULTS.md). Here: as often right as torch, give or take 2 of 80.
+        assert same >= 0.85, f"{backend}: {same:.3f} of top-1 agree"
+        gold = np.array([TEXTS.index(next(p["text"] for p in PARAGRAPHS if p["id"] == x["doc_id"]))
+                         for x in QUESTIONS])
+        right, right_torch = np.mean((q @ mine.T).argmax(1) == gold), np.mean(top == gold)
+        assert right >= right_torch - 2 / len(QUESTIONS), f"{backend}: top-1 right {right:.3f}, torch {right_torch:.3f}"
     # the query path and the batch path give the same vector
     assert np.allclose(q[0], emb.encode([QUESTIONS[0]["question"]])[0], atol=2e-3)
 

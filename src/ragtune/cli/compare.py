@@ -57,6 +57,10 @@ def compare(ctx: typer.Context,
     exp = load_experiment(config, overrides)
     if quick:
         exp.name = f"{exp.name}-quick"
+        d = exp.decide
+        if d.until_decisive and budget_questions is None:  # a minimal version: at most one batch of two
+            d.batch = min(d.batch, 2)
+            d.budget_questions = d.batch
     s = settings_from(ctx)
     res, paths = run_comparison(exp, s, show_progress=not as_json, fresh=fresh, quick=quick)
     grown = res.config.get("until_decisive")
