@@ -68,7 +68,7 @@ def test_quick_comparison_writes_a_real_report(tmp_path):
     res = CliRunner().invoke(app, ["--data-dir", str(d), "runs", "show", out["run_id"], "--answers", "--mode", "rag",
                                    "--json"])
     rows = json.loads(res.stdout)
-    assert len(rows) == 4 and all(r["prompt"] and r["retrieved"] for r in rows)
+    assert len(rows) == 4 + grown["added"] and all(r["prompt"] and r["retrieved"] for r in rows)
     # A second run resumes: every stage and answer comes from the workspace, so the numbers are identical.
     res2 = CliRunner().invoke(app, ["--data-dir", str(d), "compare", "--quick", "--json"], catch_exceptions=False)
     out2 = json.loads(res2.stdout[res2.stdout.index("{"):])
