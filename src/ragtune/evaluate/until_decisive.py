@@ -118,12 +118,12 @@ def leading_difference(res: ComparisonResults) -> dict[str, Any] | None:
     if len(modes) < 2:
         return None
     primary = res.primary_metric
-    top = set(sorted(modes, key=lambda m: -res.metric(m, primary).value)[:2])
+    a, b = sorted(modes, key=lambda m: -res.metric(m, primary).value)[:2]  # the leader first
+    top = {a, b}
     for entries, decided in ((rec.decided, True), (rec.undecided, False)):
         for p in entries:
             if {p["a"], p["b"]} == top and p["metric"] == primary:
                 return {**p, "decided": decided}
-    a, b = sorted(top, key=lambda m: -res.metric(m, primary).value)
     c = compare_pair(res, a, b, primary)  # decided on another metric only: the primary one is still open
     if c is None:
         return {"a": a, "b": b, "metric": primary, "decided": False}
