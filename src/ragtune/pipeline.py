@@ -156,6 +156,7 @@ class Pipeline:
                    as_of: int | None = None, max_tokens: int | None = None, filters: Filters | None = None,
                    examples: list[tuple[str, str]] | None = None,
                    reader: str | None = None, reader_adapter: str | None = None,
+                   focus_sentences: int | None = None,
                    search_query: str | None = None, sampling: dict | None = None) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the finished ``Answer``.
 
@@ -163,7 +164,9 @@ class Pipeline:
         read the prompt they were trained on (plain, or ``train raft --reader focus``), and ``rag`` reads
         the prompt of its reader adapter while one answers (``reader_adapter`` overrides ``[reader]
         adapter``: auto | none | a GGUF file); a reader other than plain asked for by name answers
-        without the adapter unless one is asked too.
+        without the adapter unless one is asked too. ``focus_sentences`` overrides ``[reader]
+        focus_sentences`` for the focus reader (not for an adapter or a RAFT model: they read the
+        prompt they were trained on).
         ``search_query`` retrieves with other text than the question (a conversation's standalone
         question); ``sampling`` overrides ``GenParams`` fields for this answer (the API's sampling).
         """
@@ -179,6 +182,9 @@ class Pipeline:
             raise ConfigError(f"mode {mode} needs a trained model: add --model NAME (see: ragtune models list)")
         if reader is not None and reader not in READERS:
             raise ConfigError(f"reader {reader!r} is not allowed; use one of {', '.join(READERS)}")
+        if focus_sentences is not None and (isinstance(focus_sentences, bool) or not isinstance(focus_sentences, int)
+                                            or focus_sentences < 1):
+            raise ConfigError(f"focus_sentences must be at least 1 (got {focus_sentences!r})")
         t0 = time.perf_counter()
         gen = resolve_generator(self.settings, model, need_tuned=mode in TUNED_MODES)
         ra = self.reader_adapter(gen, reader_adapter, reader) if mode == "rag" else None
@@ -206,6 +212,8 @@ class Pipeline:
                 method = rs.method
             else:
                 method = reader or rs.method
+                if focus_sentences is not None:
+                    rs = rs.model_copy(update={"focus_sentences": focus_sentences})
             messages = reader_messages(question, hits, p, rs, examples, method=method, embed=kb_obj.embedder.encode)
         else:
             messages = base_messages(question, p, examples)

@@ -118,3 +118,24 @@ def test_the_reader_adapter_reads_better_than_the_base_model(squad_kb):
     # benchmarks/bench_grounding.py the adapter gains +20.7 F1 [+14.5, +26.7]; this article is topic-dense
     # (every passage names the teams), where the gain is smaller, so the bar is +4 points.
     assert f1[0] > f1[1] + 0.04, f1
+
+
+def test_focus_sentences_of_one_answer_override_the_setting(squad_kb):
+    """The knowledge example reads 3 sentences in every retrieval mode; its rag/focus variant asks for 1."""
+    from ragtune.errors import ConfigError
+    from ragtune.generate.reader import focus_hits
+
+    s, kb, _, qs = squad_kb
+    pipe = Pipeline(s.model_copy(update={"reader": s.reader.model_copy(update={"method": "focus",
+                                                                               "focus_sentences": 3})}))
+    q = next(x["question"] for x in qs if len({h.chunk.chunk_id for h in kb.search(x["question"], k=3)}) == 3)
+    three = pipe.ask(q, mode="rag", kb="squad", reader_adapter="none", max_tokens=4)
+    one = pipe.ask(q, mode="rag", kb="squad", reader_adapter="none", focus_sentences=1, max_tokens=4)
+    kept3 = [h.chunk.text for h in focus_hits(q, three.hits, 3)[0]]
+    kept1 = [h.chunk.text for h in focus_hits(q, one.hits, 1)[0]]
+    assert all(t in three.prompt for t in kept3) and all(t in one.prompt for t in kept1)
+    assert sum(len(t) for t in kept3) > sum(len(t) for t in kept1)
+    assert len(one.prompt) < len(three.prompt)
+    assert three.reader == one.reader == "focus"
+    with pytest.raises(ConfigError, match="focus_sentences must be at least 1"):
+        pipe.ask(q, mode="rag", kb="squad", focus_sentences=0)

@@ -224,7 +224,7 @@ class QARunner:
         return out
 
     def mode_fp(self, mode: QAMode, trained: dict[str, Any]) -> str:
-        parts: list[Any] = [mode.name, self.s.prompts.model_dump(), self.s.generation.model_dump(),
+        parts: list[Any] = [mode.name, mode.options, self.s.prompts.model_dump(), self.s.generation.model_dump(),
                             self.s.retrieval.model_dump(), self.s.models.generator,
                             self.ws.stage_fp("kb-docs"), self.s.reader.model_dump(), self.s.citations.model_dump()]
         if mode.model:
