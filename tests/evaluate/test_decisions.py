@@ -87,6 +87,16 @@ def test_power_estimate_closed_form():
         questions_to_decide(0.1, 0.5, power=1.5)
 
 
+
+def test_power_estimate_in_words_calls_a_vanishing_difference_a_tie():
+    from ragtune.evaluate.stats import needed_words
+
+    assert needed_words(197) == "about 197 questions would decide a difference of this size"
+    assert needed_words(100_000, "new facts") == "about 100,000 new facts would decide a difference of this size"
+    # the knowledge example's raft vs rag at +0.1 F1 (2026-12-07): 1,941,123 questions, said as a number
+    words = needed_words(questions_to_decide(0.001, 0.39))
+    assert words.startswith("more than 100,000 questions") and "tie in practice" in words
+
 def test_power_estimate_from_a_synthetic_paired_sample_with_a_known_answer():
     # Paired differences with mean exactly 0.1 and sd exactly 0.5 (standardised draws): the answer is 197.
     rng = np.random.default_rng(0)

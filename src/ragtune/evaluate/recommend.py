@@ -41,7 +41,7 @@ from ragtune.errors import DataError
 from ragtune.evaluate import formatting as fmt
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.results import FAMILIES, ComparisonResults, Estimate, FreshnessResult
-from ragtune.evaluate.stats import PairedComparison, compare_pair
+from ragtune.evaluate.stats import PairedComparison, compare_pair, needed_words
 
 CHOICES = ("rag", "fine-tuning", "both", "base")
 _COMPLEXITY = {"base": 0, "rag": 1, "fine-tuning": 2, "both": 3}
@@ -193,8 +193,7 @@ def not_decided_words(c: PairedComparison) -> str:
         return (f"{head}: the interval only just includes 0 ({label} {fmt.diff(c.metric, c.diff)}); "
                 f"by the normal approximation about {c.needed} questions would decide a difference of "
                 "this size, so a few more may")
-    return (f"{head}; about {c.needed:,} questions would decide a difference of this size "
-            f"({label} {fmt.diff(c.metric, c.diff)})")
+    return f"{head}; {needed_words(c.needed)} ({label} {fmt.diff(c.metric, c.diff)})"
 
 
 def _decisions(results: ComparisonResults, rec: Recommendation, order: list[str],

@@ -159,6 +159,24 @@ def questions_to_decide(mean_diff: float, sd_diff: float, confidence: float = 0.
     return max(2, math.ceil((z * abs(sd_diff) / abs(mean_diff)) ** 2 - 1e-9))
 
 
+PRACTICAL_LIMIT = 100_000  # items past which "about N would decide" is read as: a tie in practice
+
+
+def needed_words(needed: int, unit: str = "questions") -> str:
+    """The power estimate in words: "about 310 questions would decide a difference of this size".
+
+    Past ``PRACTICAL_LIMIT`` the number itself says nothing useful (a +0.1-point difference needs
+    millions), so the words say that the difference is a tie for practical purposes.
+
+    >>> needed_words(1941123)
+    'more than 100,000 questions would be needed to decide a difference this small: a tie in practice'
+    """
+    if needed > PRACTICAL_LIMIT:
+        return (f"more than {PRACTICAL_LIMIT:,} {unit} would be needed to decide a difference this small: "
+                "a tie in practice")
+    return f"about {needed:,} {unit} would decide a difference of this size"
+
+
 @dataclass
 class PairedComparison:
     """Mode ``a`` against mode ``b`` on ``metric``: the difference ``diff`` (a minus b) and what it decides.

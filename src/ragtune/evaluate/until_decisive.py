@@ -39,7 +39,7 @@ from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import recommend
 from ragtune.evaluate.results import ComparisonResults, Estimate
-from ragtune.evaluate.stats import compare_pair, summarize
+from ragtune.evaluate.stats import compare_pair, needed_words, summarize
 
 STOPS = ("decided", "budget", "pool", "nothing-to-decide")
 
@@ -164,7 +164,7 @@ class Outcome:
         why = (f"the {self.budget} budget is spent" if self.stopped == "budget"
                else f"the pool of {self.pool} held-back questions is exhausted")
         needed = lead.get("needed") if lead else None
-        more = f"; about {needed:,} questions would decide a difference of this size" if needed else ""
+        more = f"; {needed_words(needed)}" if needed else ""
         return f"{head}; stopped: {why}; {pair} is not decided{more}."
 
 

@@ -31,7 +31,7 @@ from ragtune.evaluate.report.verdicts import (
     interval_decision,
 )
 from ragtune.evaluate.results import ComparisonResults, Estimate
-from ragtune.evaluate.stats import PairedComparison, compare_pair
+from ragtune.evaluate.stats import PairedComparison, compare_pair, needed_words
 
 __all__ = ["CONTRADICTED", "NOT_DECIDED", "NOT_MEASURED", "SUPPORTED", "Claim", "data_needs_rule",
            "data_requirements", "kb_dependence", "kb_dependence_rule", "key_differences", "knowledge_source",
@@ -162,8 +162,7 @@ def updateability(results: ComparisonResults) -> Claim:
         else:
             claim.verdict = NOT_DECIDED
             n = min(rag_best.new_after.n, ft_best.new_after.n)
-            about = (f"; about {needed:,} new facts would decide a difference of this size" if needed
-                     else "")
+            about = f"; {needed_words(needed, 'new facts')}" if needed else ""
             claim.evidence.append(f"{rag_best.mode} vs {ft_best.mode} on the new facts is not decided at "
                                   f"n={n} (the intervals overlap){about}.")
     else:

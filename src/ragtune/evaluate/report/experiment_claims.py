@@ -18,6 +18,7 @@ from ragtune.evaluate.report.verdicts import (
     interval_decision,
 )
 from ragtune.evaluate.results import ComparisonResults, Estimate
+from ragtune.evaluate.stats import needed_words
 
 
 def _sign(e: Estimate | None) -> int:
@@ -224,7 +225,7 @@ def removed_facts(results: ComparisonResults) -> Claim:
     verdict, needed = removed_facts_rule(ft.get("after_delete"), rag.get("after_delete"))
     if verdict == NOT_DECIDED and needed:
         claim.evidence.append(f"ft vs rag after the deletion is not decided at n={r['n']} (the intervals overlap); "
-                              f"about {needed:,} removed facts would decide a difference of this size.")
+                              f"{needed_words(needed, 'removed facts')}.")
     claim.evidence.append("Rule: supported when, after the deletion, the share of removed facts ft still asserts is "
                           "clearly above rag's (the 95% intervals do not overlap); contradicted when clearly below; "
                           "not decided when they overlap.")
