@@ -80,3 +80,25 @@ def test_process_exit_code_and_single_error_line(tmp_path):
 def test_help_works(cmd):
     res = runner.invoke(app, cmd)
     assert res.exit_code == 0 and "Usage" in res.stdout
+
+
+def test_ask_focus_sentences_sets_what_the_focus_reader_keeps(tmp_path, corpus_dir):
+    from ragtune.generate.reader import focus_hits
+    from ragtune.types import Chunk, Hit
+
+    d = tmp_path / "data"
+    cli(d, "kb", "create", "docs")
+    cli(d, "ingest", str(corpus_dir), "--kb", "docs")
+    q = "Which NFL team represented the AFC at Super Bowl 50?"
+    shown = {}
+    for n in (1, 3):
+        res = cli(d, "ask", q, "--kb", "docs", "--reader", "focus", "--focus-sentences", str(n), "--json",
+                  "--max-tokens", "2")
+        assert res.exit_code == 0, res.stdout
+        shown[n] = json.loads(res.stdout)
+    hits = [Hit(Chunk(c["chunk_id"], c["doc_id"], c["source"], c["text"]), c["score"]) for c in shown[3]["retrieved"]]
+    for n in (1, 3):
+        kept = [h.chunk.text for h in focus_hits(q, hits, n)[0]]
+        assert all(t in shown[n]["prompt"] for t in kept)
+    assert len(shown[1]["prompt"]) < len(shown[3]["prompt"])
+    assert cli(d, "ask", q, "--kb", "docs", "--focus-sentences", "0").exit_code == 2

@@ -25,7 +25,7 @@ from ragtune.generate.base import Engine, Generation, GenParams, get_engine
 from ragtune.generate.citations import attribute
 from ragtune.generate.conversation import Conversation, standalone_question
 from ragtune.generate.prompts import base_messages
-from ragtune.generate.reader import READERS, clean_answer, reader_messages
+from ragtune.generate.reader import READERS, clean_answer, reader_messages, with_record
 from ragtune.generate.reader_adapter import ReaderAdapter, adapter_setting, choose_reader_adapter
 from ragtune.generate.registry import auto_engine
 from ragtune.kb import open_kb
@@ -203,12 +203,10 @@ class Pipeline:
             timings.update(kb_obj.retriever.last_timings)
             rs = self.settings.reader
             if ra is not None:  # a reader adapter reads the prompt it was trained on
-                rs = rs.model_copy(update={"method": ra.method, "focus_sentences": ra.focus_sentences})
+                rs = with_record(rs, {"method": ra.method, "focus_sentences": ra.focus_sentences})
                 method = rs.method
             elif mode == "raft":  # ... and so does a RAFT model (models trained before it was recorded: plain)
-                shown = gen.reader or {"method": "plain"}
-                rs = rs.model_copy(update={k: v for k, v in shown.items()
-                                           if k in ("method", "focus_sentences", "similarity_weight")})
+                rs = with_record(rs, gen.reader)
                 method = rs.method
             else:
                 method = reader or rs.method

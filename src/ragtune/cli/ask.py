@@ -39,6 +39,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(None, help="The quest
         max_tokens: int = typer.Option(None, "--max-tokens", help="Answer length limit (generation.max_tokens)."),
         reader: str = typer.Option(None, "--reader", help="plain or focus: how the answer is read from the "
                                    "passages (reader.method)."),
+        focus_sentences: int = typer.Option(None, "--focus-sentences", min=1, help="Sentences the focus reader "
+                                            "keeps (reader.focus_sentences)."),
         chat: bool = typer.Option(False, "--chat", help="A conversation: each line is a turn, the earlier turns "
                                   f"kept ({CHAT_HELP})."),
         conversation: Path = typer.Option(None, "--conversation", help="Answer the last user turn of a JSON list "
@@ -58,7 +60,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(None, help="The quest
     s = settings_from(ctx)
     pipe = Pipeline(s)
     kw = dict(mode=mode, kb=kb, model=model, top_k=top_k, retrieval=retrieval, filters=parse_filters(filters),
-              as_of=as_of, max_tokens=max_tokens, reader=reader)
+              as_of=as_of, max_tokens=max_tokens, reader=reader,
+              focus_sentences=focus_sentences)
     out = Output(as_json=as_json, show_prompt=show_prompt, stream=not (as_json or no_stream or show_prompt))
     if chat:
         return chat_session(pipe, question, kw, out)

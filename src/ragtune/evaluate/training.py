@@ -27,6 +27,7 @@ from ragtune.config import Settings
 from ragtune.evaluate.datasets import Labeled, Question
 from ragtune.evaluate.docfiles import safe_name
 from ragtune.evaluate.workspace import fingerprint
+from ragtune.generate.reader import reader_record
 from ragtune.kb import dir_size, kb_chunks
 from ragtune.modeling import load_tokenizer
 from ragtune.registry import resolve
@@ -123,16 +124,16 @@ def raft_contender(settings: Settings, name: str, questions: list[Question], cfg
     """RAFT rows over the KB's chunks; each question names its document as the KB knows it.
 
     A question whose document is not in the knowledge base has no oracle and is left out.
-    ``reader = "focus"`` trains on the focus reader's prompt (``focus_sentences`` of each passage,
-    with ``[reader] similarity_weight``); the model records it and answers with that prompt.
+    ``reader = "focus"`` trains on the focus reader's prompt (the ``focus_sentences`` best sentences
+    of the passages, chosen with ``[reader] similarity_weight``); the model records it and answers with that prompt.
     """
     kb_ids = {Path(c.source).stem: c.doc_id for c in kb_chunks(settings, kb)}
     rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "doc_id": kb_ids[safe_name(q.doc_id)]}
             for q in questions if q.doc_id and safe_name(q.doc_id) in kb_ids]
     options: dict[str, Any] = {"k": k, "p_drop": p_drop}
     if reader == "focus":
-        options["reader"] = {"method": "focus", "focus_sentences": focus_sentences,
-                             "similarity_weight": settings.reader.similarity_weight}
+        options["reader"] = reader_record(settings.reader.model_copy(update={"method": "focus",
+                                                                             "focus_sentences": focus_sentences}))
     elif reader != "plain":
         raise ValueError(f"raft reader {reader!r}: use plain or focus")
     return Contender(name, "raft", rows, cfg, kb, options)

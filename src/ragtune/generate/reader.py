@@ -101,6 +101,23 @@ def focus_hits(question: str, hits: list[Hit], n_sentences: int, embed: Embed | 
     return out, numbers
 
 
+RECORD_KEYS = ("method", "focus_sentences", "similarity_weight")
+
+
+def reader_record(r: ReaderSettings) -> dict:
+    """What a trained reader records of the prompt it was trained on (a RAFT model's info, an adapter's
+    ``.json``): ``{"method": "plain"}``, or the focus reader's settings."""
+    if r.method != "focus":
+        return {"method": "plain"}
+    return {"method": "focus", "focus_sentences": r.focus_sentences, "similarity_weight": r.similarity_weight}
+
+
+def with_record(r: ReaderSettings, record: dict | None) -> ReaderSettings:
+    """``r`` set to read the prompt that ``record`` names (no record: plain, as models trained before one)."""
+    record = record or {"method": "plain"}
+    return r.model_copy(update={k: record[k] for k in RECORD_KEYS if k in record})
+
+
 def reader_messages(question: str, hits: list[Hit], p: PromptSettings, r: ReaderSettings,
                     examples: list[tuple[str, str]] | None = None, method: str | None = None,
                     embed: Embed | None = None) -> list[Message]:

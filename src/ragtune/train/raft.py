@@ -37,7 +37,7 @@ from ragtune.config import PromptSettings, ReaderSettings
 from ragtune.embedding import get_embedder
 from ragtune.errors import DataError
 from ragtune.generate.prompts import rag_messages
-from ragtune.generate.reader import focus_hits
+from ragtune.generate.reader import focus_hits, reader_record
 from ragtune.registry import resolve
 from ragtune.text import normalize_answer
 from ragtune.train.config import RAFT_DISTRACTORS, RAFT_DROPPED_ANSWER, RAFT_P_DROP, TrainConfig
@@ -212,8 +212,7 @@ def train(settings: Any, data: Sequence[str | Path], name: str, cfg: TrainConfig
                           prompts=settings.prompts, dropped_answer=dropped_answer, reader=reader) if val_items else []
     files = [*data, *(val_data or [])]
     focus = reader is not None and reader.method == "focus"
-    shown = {"method": "focus", "focus_sentences": reader.focus_sentences,
-             "similarity_weight": reader.similarity_weight} if focus else {"method": "plain"}
+    shown = reader_record(reader) if focus else {"method": "plain"}
     # the focus reader's prompts are other examples from the same files: another fingerprint
     sha = sha256_texts([sha256_files(files), *(c.text for c in corpus), *([repr(sorted(shown.items()))] * focus)])
     extra = {"raft": {"k": k, "p_drop": p_drop, "dropped_answer": dropped_answer, "passages": len(corpus),
