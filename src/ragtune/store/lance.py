@@ -40,6 +40,7 @@ from ragtune.store import lance_index
 from ragtune.store.base import DocumentInfo, Filters, StoreVersion
 from ragtune.store.lance_exact import ExactIndex, use_int8
 from ragtune.store.lance_table import (
+    FILE_FORMAT,
     META_COLUMNS,
     TABLE,
     bad_where,
@@ -93,8 +94,10 @@ class LanceStore:
         self._cache: dict[int, ExactIndex] = {}
         self._cache_lock = threading.Lock()
         self._readers: dict[int, Any] = {}
+        self._hit_vectors = lance_index.HitVectors()
         if TABLE not in self._table_names():
-            tbl = self._db.create_table(TABLE, schema=schema(dim))
+            tbl = self._db.create_table(TABLE, schema=schema(dim),
+                                        storage_options={"new_table_data_storage_version": FILE_FORMAT})
             self._record.write({"versions": [asdict(StoreVersion(0, time.time(), note="created",
                                                                  backend={"lance_version": tbl.version}))]})
 
@@ -176,8 +179,8 @@ class LanceStore:
             return []
         tbl = self._reader(version)
         indexed = self._index(version) is not None  # then the chunks come with the hits: none are in memory
-        q = tbl.search(query, query_type="fts").select([*(META_COLUMNS if indexed else ["chunk_id"]), "_score"])\
-            .limit(k)
+        cols = [*META_COLUMNS, "vector"] if indexed else ["chunk_id"]
+        q = tbl.search(query, query_type="fts").select([*cols, "_score"]).limit(k)
         if where:
             q = q.where(where, prefilter=True)
         try:
@@ -189,7 +192,9 @@ class LanceStore:
         if not rows.num_rows:
             return []
         if indexed:
-            return [(row_to_chunk(r), float(r["_score"] or 0.0)) for r in rows.to_pylist()]
+            self._hit_vectors.put(self._lance_version(version)[1], rows.column("chunk_id").to_pylist(),
+                                  rows.column("vector"))
+            return [(row_to_chunk(r), float(r["_score"] or 0.0)) for r in rows.drop_columns(["vector"]).to_pylist()]
         idx = self._dense(version)
         hits = [(idx.pos[c], float(sc or 0.0)) for c, sc in
                 zip(rows.column("chunk_id").to_pylist(), rows.column("_score").to_pylist(), strict=True)
@@ -200,10 +205,13 @@ class LanceStore:
         if not chunk_ids:
             return np.zeros((0, self.dim), np.float32)
         if self._index(version) is not None:
-            t = self._rows_by_id(chunk_ids, ["chunk_id", "vector"], version)
-            pos = {c: i for i, c in enumerate(t.column("chunk_id").to_pylist())}
-            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            return flat.reshape(t.num_rows, self.dim)[[pos[c] for c in chunk_ids]].astype(np.float32)
+            lv = self._lance_version(version)[1]
+            found = self._hit_vectors.get(lv, chunk_ids)  # the vectors of recent full-text hits
+            if missing := [c for c in chunk_ids if c not in found]:
+                t = self._rows_by_id(missing, ["chunk_id", "vector"], version)
+                flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                found |= dict(zip(t.column("chunk_id").to_pylist(), flat.reshape(t.num_rows, self.dim), strict=True))
+            return np.stack([found[c] for c in chunk_ids]).astype(np.float32)
         idx = self._dense(version)
         return idx.matrix[[idx.pos[c] for c in chunk_ids]]
 
@@ -314,11 +322,15 @@ class LanceStore:
             if not self._pending:
                 return None
             tbl = self._db.open_table(TABLE)
-            if tbl.count_rows() > 0:
-                self._ensure_fts(tbl)
             old = self._record.read()
+            record = old["versions"][-1]["backend"].get("vector_index")
+            train = lance_index.needs_training(record, tbl.count_rows(), self.index_threshold)
+            if train:  # compact, then build every index over the compacted files (lance_index.py)
+                tbl.optimize(cleanup_older_than=KEEP_VERSIONS)
+            if tbl.count_rows() > 0:
+                self._ensure_fts(tbl, rebuild=train)
             backend: dict[str, Any] = {"lance_version": tbl.version}
-            if (vi := self._ensure_vector_index(tbl, old["versions"][-1]["backend"].get("vector_index"))) is not None:
+            if (vi := self._ensure_vector_index(tbl, record, train)) is not None:
                 backend = {"lance_version": tbl.version, "vector_index": vi}
             v = StoreVersion(old["versions"][-1]["version"] + 1, time.time(), self._added, self._removed,
                              note, backend)
@@ -334,23 +346,22 @@ class LanceStore:
         finally:
             self._release()
 
-    def _ensure_fts(self, tbl: Any) -> None:
-        """Build the full-text index once; afterwards bring it up to date with new rows."""
+    def _ensure_fts(self, tbl: Any, rebuild: bool = False) -> None:
+        """Build the full-text index once (again with ``rebuild``); otherwise bring it up to date with new rows."""
         names = [getattr(i, "name", "") for i in tbl.list_indices()]
-        if not any("text" in n for n in names):
+        if rebuild or not any("text" in n for n in names):
             from lancedb.index import FTS
 
             tbl.create_index("text", config=FTS(stem=True, remove_stop_words=True), replace=True)
         else:
             tbl.optimize(cleanup_older_than=KEEP_VERSIONS)  # also adds new rows to a vector index
 
-    def _ensure_vector_index(self, tbl: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Train the vector index when the table reached the threshold (or outgrew the rows it was
-        trained on); returns the index record the new version carries, None without an index."""
-        rows = tbl.count_rows()
-        if lance_index.needs_training(record, rows, self.index_threshold):
-            record = lance_index.build_vector_index(tbl, self.dim, rows)
+    def _ensure_vector_index(self, tbl: Any, record: dict[str, Any] | None, train: bool) -> dict[str, Any] | None:
+        """Train the vector index when ``train`` (the table reached the threshold or outgrew the rows it
+        was trained on); returns the index record the new version carries, None without an index."""
+        if train:
+            record = lance_index.build_vector_index(tbl, self.dim, tbl.count_rows())
         elif record is None or not lance_index.has_vector_index(tbl):
             return None
-        lance_index.ensure_id_index(tbl)
+        lance_index.ensure_id_index(tbl, rebuild=train)
         return record

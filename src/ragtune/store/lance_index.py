@@ -17,6 +17,8 @@ grown to twice the rows it was trained on (the partitions and codebooks fit the 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -31,13 +33,56 @@ ID_INDEX = "chunk_id_idx"
 # refine 20 instead of 10, at about the same latency (7-9 ms: a LanceDB query costs more in set-up
 # than in scanning codes). Letting LanceDB widen the probe on its own (maximum_nprobes(0)) searched
 # every partition on every query (15 ms), hence the explicit exact fallback for narrow filters.
-# Re-scoring reads each candidate's full vector from disk (the slow part), so it gets a budget of
-# candidates rather than a factor: 20 a result at k=10, 7 at the retriever's 30 candidates.
-NPROBES_FRACTION = 0.2  # share of the IVF partitions searched per query (at least MIN_NPROBES)
+# At 1M chunks (1000 partitions, the retriever's k=30, Zen 3, 2026-12-07) probing 20% was the slow
+# part and re-scoring the cheap one: 200 probes with 210 candidates re-scored gave recall 0.969 in
+# 27.6 ms, 100 probes with 420 candidates 0.977 in 21.8 ms, 64 probes with 210 0.950 in 17.8 ms.
+# Hence at most MAX_NPROBES partitions, and a budget of candidates re-scored on their full vectors
+# (read from disk): 40 a result at k=10, 14 at the retriever's 30.
+NPROBES_FRACTION = 0.2  # share of the IVF partitions searched per query (at least MIN_NPROBES) ...
 MIN_NPROBES = 20
-REFINE_CANDIDATES = 200  # full vectors re-scored per query (at least MIN_REFINE per result wanted)
+MAX_NPROBES = 100  # ... and at most this many
+REFINE_CANDIDATES = 400  # full vectors re-scored per query (at least MIN_REFINE per result wanted)
 MIN_REFINE = 3
 RETRAIN_GROWTH = 2.0  # retrain when the table holds this many times the rows the index was trained on
+# A commit that trains the index first compacts the table (every ingest batch was a file of its own)
+# and builds every index again over the compacted files. At 1M chunks written in 50 batches, an index
+# search of the 50 files took 29-33 ms p50, of one file 18-25 ms, and of files compacted *after* the
+# indexes were built 42-45 ms (the indexes then map old row addresses to new ones): Zen 3, 2026-12-07.
+
+
+class HitVectors:
+    """The vectors of the latest full-text hits of indexed versions, by (Lance version, chunk id).
+
+    A hybrid search needs the question's cosine with every hit, and a full-text-only hit has no
+    dense score, so its vector must be read. Read with the hit (one column more in the same
+    query) it costs nothing extra; read afterwards by id it was a second query of 6-7 ms at 1M
+    chunks. At most ``size`` vectors are kept (the oldest go first); thread-safe, since one store
+    serves concurrent searches.
+    """
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._vecs: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, lance_version: int, chunk_ids: list[str], vectors: Any) -> None:
+        """Keep ``vectors`` (an Arrow fixed-size-list column, one per id) of ``lance_version``."""
+        if not chunk_ids:
+            return
+        if hasattr(vectors, "combine_chunks"):  # a column of a table: one array
+            vectors = vectors.combine_chunks()
+        mat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(chunk_ids), -1)
+        with self._lock:
+            for cid, v in zip(chunk_ids, mat, strict=True):
+                self._vecs[(lance_version, cid)] = v
+                self._vecs.move_to_end((lance_version, cid))
+            while len(self._vecs) > self.size:
+                self._vecs.popitem(last=False)
+
+    def get(self, lance_version: int, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        """The kept vectors among ``chunk_ids`` of ``lance_version`` (the others are left out)."""
+        with self._lock:
+            return {c: v for c in chunk_ids if (v := self._vecs.get((lance_version, c))) is not None}
 
 
 def partitions_for(rows: int) -> int:
@@ -47,7 +92,7 @@ def partitions_for(rows: int) -> int:
 
 
 def nprobes_for(partitions: int) -> int:
-    return min(partitions, max(MIN_NPROBES, int(np.ceil(partitions * NPROBES_FRACTION))))
+    return min(partitions, MAX_NPROBES, max(MIN_NPROBES, int(np.ceil(partitions * NPROBES_FRACTION))))
 
 
 def sub_vectors_for(dim: int) -> int:
@@ -66,10 +111,13 @@ def has_vector_index(tbl: Any) -> bool:
     return any(getattr(i, "name", "") == VECTOR_INDEX for i in tbl.list_indices())
 
 
-def ensure_id_index(tbl: Any) -> None:
-    """A BTREE index on chunk_id (built once; every commit's ``optimize`` adds the new rows to it)."""
-    if not any(getattr(i, "name", "") == ID_INDEX for i in tbl.list_indices()):
-        tbl.create_scalar_index("chunk_id", index_type="BTREE", name=ID_INDEX, replace=True)
+def ensure_id_index(tbl: Any, rebuild: bool = False) -> None:
+    """A BTREE index on chunk_id (built once, again with ``rebuild``; every commit's ``optimize`` adds
+    the new rows to it)."""
+    if rebuild or not any(getattr(i, "name", "") == ID_INDEX for i in tbl.list_indices()):
+        from lancedb.index import BTree
+
+        tbl.create_index("chunk_id", config=BTree(), name=ID_INDEX, replace=True)
 
 
 def build_vector_index(tbl: Any, dim: int, rows: int) -> dict[str, Any]:

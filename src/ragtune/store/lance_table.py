@@ -20,6 +20,12 @@ from ragtune.store.base import Filters, check_filters
 from ragtune.types import Chunk
 
 TABLE = "chunks"
+# The Lance file format of new tables. A search that returns chunks reads their columns back by row
+# (a "take"), and in format 2.0 each column costs about a millisecond however few rows are taken:
+# the 11 columns of a chunk cost 11 ms of a 19 ms indexed vector query at 1M chunks (Zen 3,
+# 2026-12-07). Format 2.1 (structural encoding, built for random access) takes them in 3.5 ms, and
+# a full-text query returning chunks fell from 26.6 to 14.0 ms. Tables made before keep their format.
+FILE_FORMAT = "2.1"
 META_COLUMNS = ["chunk_id", "doc_id", "source", "title", "text", "chunk_index", "page", "content_hash",
                 "file_hash", "metadata", "ingested_at"]
 
