@@ -163,3 +163,9 @@ def check_where(store: Store, where: str | None) -> None:
             f"this knowledge base's store ({type(store).__name__}) takes no raw --where filter; "
             f"use --filter key=value on {', '.join(FILTER_FIELDS)}"
         )
+
+
+def check_vectors(chunks: list[Chunk], vectors: np.ndarray, dim: int) -> None:
+    """Refuse vectors that do not match the chunks one to one at the store's width (one line)."""
+    if vectors.shape != (len(chunks), dim):
+        raise KnowledgeBaseError(f"got vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {dim}")

@@ -37,7 +37,7 @@ import pyarrow as pa
 from ragtune.config import StoreSettings
 from ragtune.errors import KnowledgeBaseError
 from ragtune.store import lance_index
-from ragtune.store.base import DocumentInfo, Filters, StoreVersion
+from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_vectors
 from ragtune.store.lance_exact import ExactIndex, use_int8
 from ragtune.store.lance_table import (
     FILE_FORMAT,
@@ -292,10 +292,7 @@ class LanceStore:
     def add(self, chunks: list[Chunk], vectors: np.ndarray, file_hashes: dict[str, str]) -> None:
         if not chunks:
             return
-        if vectors.shape != (len(chunks), self.dim):
-            raise KnowledgeBaseError(
-                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {self.dim}"
-            )
+        check_vectors(chunks, vectors, self.dim)
         tbl = self._begin()
         data = chunks_to_table(chunks, vectors, file_hashes, self.dim, time.time())
         tbl.add(data)

@@ -50,7 +50,7 @@ import numpy as np
 from ragtune.config import public_url
 from ragtune.errors import KnowledgeBaseError
 from ragtune.store import maxscore, pg_sql
-from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters, check_where
+from ragtune.store.base import DocumentInfo, Filters, StoreVersion, check_filters, check_vectors, check_where
 from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
@@ -414,10 +414,7 @@ class PostgresStore:
     def add(self, chunks: list[Chunk], vectors: np.ndarray, file_hashes: dict[str, str]) -> None:
         if not chunks:
             return
-        if vectors.shape != (len(chunks), self.dim):
-            raise KnowledgeBaseError(
-                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {self.dim}"
-            )
+        check_vectors(chunks, vectors, self.dim)
         from psycopg.types.json import Jsonb  # the postgres extra, present since __init__
 
         w = self._begin()
