@@ -142,18 +142,20 @@ def search(tbl: Any, vector: np.ndarray, k: int, columns: list[str], partitions:
            where: str | None = None) -> Any:
     """The ``k`` best rows by cosine through the index, as an Arrow table with ``_distance`` (1 - cosine).
 
-    A narrow filter can leave fewer than ``k`` of its rows in the partitions probed; then the
-    filtered rows are searched exactly instead (few rows, so cheap), and a filter never shortens
-    the answer.
+    ``tbl`` is the version's async table (``lance_async.py``). A narrow filter can leave fewer than
+    ``k`` of its rows in the partitions probed; then the filtered rows are searched exactly instead
+    (few rows, so cheap), and a filter never shortens the answer.
     """
+    from ragtune.store.lance_async import run
+
     def query(exact: bool) -> Any:
-        q = tbl.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector", query_type="vector") \
+        q = tbl.query().nearest_to(np.asarray(vector, dtype=np.float32)).column("vector") \
             .distance_type("cosine").select([*columns, "_distance"]).limit(k)
         if exact:
             q = q.bypass_vector_index()
         else:
             q = q.nprobes(nprobes_for(partitions)).refine_factor(refine_factor_for(k))
-        return (q.where(where, prefilter=True) if where else q).to_arrow()
+        return run((q.where(where) if where else q).to_arrow())  # a filter applies before the search
 
     rows = query(exact=False)
     return query(exact=True) if where and rows.num_rows < k else rows
