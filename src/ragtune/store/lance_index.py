@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ragtune.store.lance_async import run
+
 VECTOR_INDEX = "vector_idx"
 # Past the threshold no version's rows are held in memory, so reading rows by chunk id (the hits'
 # vectors, for their similarity to the question) is a filter on the table: without an index it scans
@@ -146,8 +148,6 @@ def search(tbl: Any, vector: np.ndarray, k: int, columns: list[str], partitions:
     ``k`` of its rows in the partitions probed; then the filtered rows are searched exactly instead
     (few rows, so cheap), and a filter never shortens the answer.
     """
-    from ragtune.store.lance_async import run
-
     def query(exact: bool) -> Any:
         q = tbl.query().nearest_to(np.asarray(vector, dtype=np.float32)).column("vector") \
             .distance_type("cosine").select([*columns, "_distance"]).limit(k)
