@@ -52,6 +52,7 @@ from ragtune.store.lance_table import (
     row_to_chunk,
     schema,
     sql_quote,
+    vector_matrix,
 )
 from ragtune.store.lance_versions import VersionRecord
 from ragtune.store.registry import register_store
@@ -219,9 +220,8 @@ class LanceStore:
             found = self._hit_vectors.get(lv, chunk_ids)  # the vectors of recent full-text hits
             if missing := [c for c in chunk_ids if c not in found]:
                 t = self._rows_by_id(missing, ["chunk_id", "vector"], version)
-                flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                found |= dict(zip(t.column("chunk_id").to_pylist(), flat.reshape(t.num_rows, self.dim), strict=True))
-            return np.stack([found[c] for c in chunk_ids]).astype(np.float32)
+                found |= dict(zip(t.column("chunk_id").to_pylist(), vector_matrix(t.column("vector")), strict=True))
+            return np.stack([found[c] for c in chunk_ids])
         idx = self._dense(version)
         return idx.matrix[[idx.pos[c] for c in chunk_ids]]
 
@@ -331,13 +331,14 @@ class LanceStore:
             tbl = self._db.open_table(TABLE)
             old = self._record.read()
             record = old["versions"][-1]["backend"].get("vector_index")
-            train = lance_index.needs_training(record, tbl.count_rows(), self.index_threshold)
+            rows = tbl.count_rows()  # compaction below moves rows, it does not change their number
+            train = lance_index.needs_training(record, rows, self.index_threshold)
             if train:  # compact, then build every index over the compacted files (lance_index.py)
                 tbl.optimize(cleanup_older_than=KEEP_VERSIONS)
-            if tbl.count_rows() > 0:
+            if rows > 0:
                 self._ensure_fts(tbl, rebuild=train)
             backend: dict[str, Any] = {"lance_version": tbl.version}
-            if (vi := self._ensure_vector_index(tbl, record, train)) is not None:
+            if (vi := self._ensure_vector_index(tbl, record, rows if train else None)) is not None:
                 backend = {"lance_version": tbl.version, "vector_index": vi}
             v = StoreVersion(old["versions"][-1]["version"] + 1, time.time(), self._added, self._removed,
                              note, backend)
@@ -363,12 +364,14 @@ class LanceStore:
         else:
             tbl.optimize(cleanup_older_than=KEEP_VERSIONS)  # also adds new rows to a vector index
 
-    def _ensure_vector_index(self, tbl: Any, record: dict[str, Any] | None, train: bool) -> dict[str, Any] | None:
-        """Train the vector index when ``train`` (the table reached the threshold or outgrew the rows it
-        was trained on); returns the index record the new version carries, None without an index."""
-        if train:
-            record = lance_index.build_vector_index(tbl, self.dim, tbl.count_rows())
+    def _ensure_vector_index(self, tbl: Any, record: dict[str, Any] | None,
+                             train_rows: int | None) -> dict[str, Any] | None:
+        """Train the vector index over ``train_rows`` rows when given (the table reached the threshold or
+        outgrew the rows it was trained on); returns the index record the new version carries, None
+        without an index."""
+        if train_rows is not None:
+            record = lance_index.build_vector_index(tbl, self.dim, train_rows)
         elif record is None or not lance_index.has_vector_index(tbl):
             return None
-        lance_index.ensure_id_index(tbl, rebuild=train)
+        lance_index.ensure_id_index(tbl, rebuild=train_rows is not None)
         return record

@@ -24,7 +24,7 @@ import pyarrow as pa
 from ragtune.config import StoreSettings
 from ragtune.errors import ConfigError
 from ragtune.store import int8_scan
-from ragtune.store.lance_table import META_COLUMNS, row_to_chunk
+from ragtune.store.lance_table import META_COLUMNS, row_to_chunk, vector_matrix
 from ragtune.types import Chunk
 
 SCANS: tuple[str, ...] = get_args(StoreSettings.model_fields["dense_scan"].annotation)  # auto, int8, float32
@@ -84,8 +84,7 @@ class ExactIndex:
         self.ids: list[str] = table.column("chunk_id").to_pylist()
         self.pos = {cid: i for i, cid in enumerate(self.ids)}
         if table.num_rows:
-            flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            self.matrix = np.ascontiguousarray(flat.reshape(table.num_rows, -1), dtype=np.float32)
+            self.matrix = vector_matrix(table.column("vector"))
         else:
             self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.rows = table.select(META_COLUMNS).combine_chunks()

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ragtune.store.lance_async import run
+from ragtune.store.lance_table import vector_matrix
 
 VECTOR_INDEX = "vector_idx"
 # Past the threshold no version's rows are held in memory, so reading rows by chunk id (the hits'
@@ -71,9 +72,7 @@ class HitVectors:
         """Keep ``vectors`` (an Arrow fixed-size-list column, one per id) of ``lance_version``."""
         if not chunk_ids:
             return
-        if hasattr(vectors, "combine_chunks"):  # a column of a table: one array
-            vectors = vectors.combine_chunks()
-        mat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(chunk_ids), -1)
+        mat = vector_matrix(vectors)
         with self._lock:
             for cid, v in zip(chunk_ids, mat, strict=True):
                 self._vecs[(lance_version, cid)] = v

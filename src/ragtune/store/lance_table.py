@@ -66,6 +66,14 @@ def chunks_to_table(chunks: list[Chunk], vectors: np.ndarray, file_hashes: dict[
     }, schema=schema(dim))
 
 
+def vector_matrix(column: Any) -> np.ndarray:
+    """A ``vector`` column (an Arrow fixed-size list, chunked or not) as a float32 matrix, a row each."""
+    if hasattr(column, "combine_chunks"):  # a table's column: chunked
+        column = column.combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(len(column), -1), dtype=np.float32)
+
+
 def row_to_chunk(r: dict[str, Any]) -> Chunk:
     return Chunk(
         chunk_id=r["chunk_id"], doc_id=r["doc_id"], source=r["source"], text=r["text"],
