@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ragtune.errors import ModelNotFoundError, TrainingError, missing_extra
+from ragtune.gguf_header import gguf_metadata
 from ragtune.registry import ModelSpec
 from ragtune.train.model_io import load_causal_lm
 
@@ -114,19 +115,6 @@ def pair_lora_tensors(tensors: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
 
 
 # --------------------------------------------------------------------------- base model facts
-def _gguf_field(reader: Any, key: str) -> Any:
-    field = reader.fields.get(key)
-    if field is None:
-        return None
-    if hasattr(field, "contents"):
-        return field.contents()
-    part = field.parts[field.data[0]]
-    return bytes(part).decode() if part.dtype == np.uint8 else part.tolist()[0]
-
-
-gguf_field = _gguf_field  # public: train/ollama.py reads the chat template with it
-
-
 def base_hparams(base_spec: ModelSpec) -> dict[str, Any]:
     """Architecture, layer and head counts of the base, from the GGUF header or config.json.
 
@@ -135,13 +123,15 @@ def base_hparams(base_spec: ModelSpec) -> dict[str, Any]:
     """
     path = base_spec.local_path
     if base_spec.kind == "gguf" or path.suffix == ".gguf":
-        import gguf
-
-        reader = gguf.GGUFReader(str(path))
-        arch = _gguf_field(reader, "general.architecture")
-        n_head = _gguf_field(reader, f"{arch}.attention.head_count")
-        n_kv = _gguf_field(reader, f"{arch}.attention.head_count_kv") or n_head
-        n_layer = _gguf_field(reader, f"{arch}.block_count")
+        arch = gguf_metadata(path, {"general.architecture"}).get("general.architecture")
+        keys = {f"{arch}.attention.head_count", f"{arch}.attention.head_count_kv", f"{arch}.block_count"}
+        meta = gguf_metadata(path, keys)
+        n_head = meta.get(f"{arch}.attention.head_count")
+        n_kv = meta.get(f"{arch}.attention.head_count_kv") or n_head
+        n_layer = meta.get(f"{arch}.block_count")
+        if arch is None or n_head is None or n_layer is None:
+            raise TrainingError(f"base {base_spec.name!r}: {path} has no architecture, head or block count in its "
+                                "GGUF header; give the Hugging Face folder of the model instead")
         return {"arch": arch, "n_head": int(n_head), "n_head_kv": int(n_kv), "n_layer": int(n_layer)}
     cfg_path = path / "config.json"
     if not cfg_path.exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import TrainingError
-from ragtune.train.export import gguf_field
+from ragtune.gguf_header import gguf_metadata
 
 # (marker in the Jinja chat template, Go template, stop strings)
 CHAT_FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -50,9 +50,7 @@ def chat_format(jinja_template: str | None) -> str:
 
 def gguf_chat_template(base_gguf: Path) -> str | None:
     """``tokenizer.chat_template`` from the GGUF header (None when the file has none)."""
-    import gguf  # lazy: the [train] extra's GGUF reader, only when exporting
-
-    return gguf_field(gguf.GGUFReader(str(base_gguf)), "tokenizer.chat_template")
+    return gguf_metadata(base_gguf, {"tokenizer.chat_template"}).get("tokenizer.chat_template")
 
 
 def _quoted(text: str) -> str:
