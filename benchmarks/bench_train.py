@@ -168,7 +168,7 @@ def main() -> None:
         for prec in args.precisions.split(","):
             cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
                               gradient_checkpointing=args.gradient_checkpointing, lr=1e-4, precision=prec,
-                              max_seq_len=1024, threads=args.threads, lora_dropout=0.05)
+                              max_seq_len=1024, threads=args.threads)
             ours, hand = [], []
             for r in range(args.rounds):
                 ours.append(ragtune_run(spec, cfg, recipe))

@@ -101,23 +101,30 @@ def test_abstains_when_nothing_is_relevant(squad_kb):
 
 def test_the_reader_adapter_reads_better_than_the_base_model(squad_kb):
     """The shipped reader (trained on other SQuAD articles) against the same model without it, same prompts."""
+    from ragtune.generate.reader_adapter import shipped
+
     s, kb, _, qs = squad_kb
     # two threads pinned: greedy text can change with the thread count (a load-dependent choice otherwise)
     s = s.model_copy(update={"generation": s.generation.model_copy(update={"threads": 2})})
     pipe = Pipeline(s, log=False)
     sample = qs[28:48]
+    ad = shipped()[0]
+    assert ad.method == "focus"
     with_adapter = [pipe.ask(q["question"], mode="rag", kb="squad") for q in sample]
-    without = [pipe.ask(q["question"], mode="rag", kb="squad", reader_adapter="none") for q in sample]
+    # the bare model reads the prompt the adapter reads (a reader asked for by name answers without the adapter)
+    without = [pipe.ask(q["question"], mode="rag", kb="squad", reader="focus", focus_sentences=ad.focus_sentences)
+               for q in sample]
     assert {a.reader for a in with_adapter} == {"adapter:smollm2-135m-reader"}
-    assert {a.reader for a in without} == {s.reader.method} and without[0].adapter is None
-    focus = pipe.ask(sample[0]["question"], mode="rag", kb="squad", reader="focus")
-    assert focus.reader == "focus" and focus.adapter is None  # a reader asked for by name: the bare model
+    assert {a.reader for a in without} == {"focus"} and without[0].adapter is None
+    assert [a.prompt for a in with_adapter] == [a.prompt for a in without]
+    plain = pipe.ask(sample[0]["question"], mode="rag", kb="squad", reader_adapter="none", max_tokens=4)
+    assert plain.reader == s.reader.method and plain.adapter is None  # rag/base: the configured reader, bare
     f1 = [sum(token_f1(a.text, q["answers"]) for a, q in zip(run, sample, strict=True)) / len(sample)
           for run in (with_adapter, without)]
-    # Measured 2026-12-06 (onnx-int8 KB, 2 threads): 14.7 vs 7.6. On the 200 bench-split questions of
-    # benchmarks/bench_grounding.py the adapter gains +20.7 F1 [+14.5, +26.7]; this article is topic-dense
-    # (every passage names the teams), where the gain is smaller, so the bar is +4 points.
-    assert f1[0] > f1[1] + 0.04, f1
+    # Measured 2026-12-07 (Zen 3, 2 threads): 44.7 with the adapter against 18.0 without, on the same prompts
+    # (against the bare model on whole chunks it was 14.7 vs 7.6 on 2026-12-06). The bar, +10 points, leaves
+    # room for another CPU's greedy text.
+    assert f1[0] > f1[1] + 0.10, f1
 
 
 def test_focus_sentences_of_one_answer_override_the_setting(squad_kb):

@@ -61,7 +61,10 @@ class TrainConfig(BaseModel):
     full: bool = False
     lora_r: int = Field(16, ge=1, le=4096)
     lora_alpha: float = Field(32, gt=0)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    # 0 as in peft's own default: dropout on the LoRA input cost 12-14% of the training time (sft, 300 SQuAD
+    # questions outside every test split, Zen 3 fp32: 117 and 131 tok/s against 103 and 115, two runs each way)
+    # at the same validation loss (2.5416 against 2.5405 with 0.05), 2026-12-07
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     # numerics and data
     precision: Literal["auto", "bf16", "fp32"] = "auto"
