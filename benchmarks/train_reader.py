@@ -79,7 +79,8 @@ def main() -> None:
     subprocess.run(cli + ["train", "raft", "--data", str(qa), "--corpus", str(corpus), "--name", name,
                           "--distractors", "2", "--precision", "bf16", "--max-seq-len", "768", "--skip-long",
                           "--val-fraction", "0.05", "--lora-r", str(args.lora_r), "--lora-alpha",
-                          str(2 * args.lora_r), "--lora-dropout", str(args.lora_dropout), "--epochs", str(args.epochs), "--lr", str(args.lr),
+                          str(2 * args.lora_r), "--lora-dropout", str(args.lora_dropout),
+                          "--epochs", str(args.epochs), "--lr", str(args.lr),
                           "--batch-size", "4", "--grad-accum", "2", "--overwrite", *reader], check=True)
     subprocess.run(cli + ["models", "export", name, "--gguf"], check=True)
     gguf = next((work / "data").rglob(f"{name}*/exports/*.gguf"), None) or next((work / "data").rglob("*.gguf"))
@@ -90,7 +91,8 @@ def main() -> None:
         "name": name, "reader": shown,
         "trained_on": f"{args.questions} questions of {len(articles)} SQuAD v1.1 dev articles (tune split, "
                       f"first {args.skip_articles} left out)",
-        "recipe": f"ragtune train raft --distractors 2 --precision bf16 --lora-r {args.lora_r} --lora-dropout {args.lora_dropout} --epochs "
+        "recipe": f"ragtune train raft --distractors 2 --precision bf16 --lora-r {args.lora_r} "
+                  f"--lora-dropout {args.lora_dropout} --epochs "
                   f"{args.epochs} --lr {args.lr} " + " ".join(reader),
         "seconds": round(time.perf_counter() - t)}, indent=1) + "\n", encoding="utf-8")
     print(f"reader adapter: {target} (+ {target.with_suffix('.json').name})")

@@ -24,8 +24,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("train", {"train"}),
     ("engines, retrievers, loaders", {"generate", "retrieve", "ingest"}),
     ("storage, embedders, named models", {"store", "embedding", "registry", "modeling", "runlog"}),
-    ("ground floor", {"config", "types", "errors", "text", "scoring", "threads", "names", "files", "progress", "gguf_header",
-                      "_version"}),
+    ("ground floor", {"config", "types", "errors", "text", "scoring", "threads", "names", "files", "progress",
+                      "gguf_header", "_version"}),
 ]
 LEVEL = {name: len(LAYERS) - i for i, (_, names) in enumerate(LAYERS) for name in names}
 
