@@ -20,22 +20,30 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
-_loop_pid = 0
 _loop_lock = threading.Lock()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the shared event loop (started on first use) and wait for its result.
-
-    A forked child has the parent's loop object but not its thread: it starts a loop of its own.
-    """
-    global _loop, _loop_pid
+    """Run ``coro`` on the shared event loop (started on first use) and wait for its result."""
+    global _loop
     with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
+        if _loop is None:
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="ragtune-lance", daemon=True).start()
-            _loop, _loop_pid = loop, os.getpid()
+            _loop = loop
     return asyncio.run_coroutine_threadsafe(coro, _loop).result()
+
+
+def _forget_loop_in_child() -> None:
+    """A forked child has the parent's loop object but not its thread, and may have the lock as another
+    parent thread held it: it starts afresh (LanceDB resets its own runtime the same way; it calls its
+    fork support experimental, so worker pools are safer with the spawn or forkserver start method)."""
+    global _loop, _loop_lock
+    _loop, _loop_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loop_in_child)
 
 
 class AsyncReaders:
