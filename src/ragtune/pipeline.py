@@ -239,7 +239,8 @@ class Pipeline:
             answer.raw_text = final.text
             cleanup = kb_obj is not None and self.settings.reader.clean
             answer.text = clean_answer(final.text) if cleanup else final.text
-            answer.usage = {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens}
+            answer.usage = {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
+                            "cached_tokens": final.cached_tokens}
             gen_t = dict(final.timings)
             gen_t["generate_ms"] = gen_t.pop("total_ms", 0.0)
             timings.update(gen_t)

@@ -202,7 +202,9 @@ def footer(answer) -> str:
     if "retrieve_ms" in t:
         parts.append(f"retrieval {t['retrieve_ms']:.0f} ms")
     if "prompt_ms" in t:
-        parts.append(f"prompt {answer.usage.get('prompt_tokens', 0)} tokens read in {t['prompt_ms']:.0f} ms")
+        cached = answer.usage.get("cached_tokens", 0)
+        parts.append(f"prompt {answer.usage.get('prompt_tokens', 0)} tokens{f' ({cached} cached)' if cached else ''} "
+                     f"read in {t['prompt_ms']:.0f} ms")
     if "decode_ms" in t:
         parts.append(f"{answer.usage.get('completion_tokens', 0)} tokens generated in {t['decode_ms']:.0f} ms "
                      f"({t.get('decode_tok_s', 0):.0f} tok/s)")

@@ -64,6 +64,7 @@ class Generation:
     finish_reason: str = "stop"
     timings: dict[str, float] = field(default_factory=dict)  # prompt_ms, decode_ms, total_ms, decode_tok_s, threads
     choice_logprobs: dict[str, float] = field(default_factory=dict)  # per choice, where the engine scores them
+    cached_tokens: int = 0  # of prompt_tokens, read from the engine's prompt cache instead of computed
 
 
 def check_choices(choices: list[str]) -> list[str]:

@@ -34,6 +34,12 @@ from ragtune.registry import ModelSpec
 RETRY_STATUS = (429, 500, 502, 503, 504)  # answers worth asking again: rate-limited, overloaded, restarting
 
 
+
+def _cached(usage: dict) -> int:
+    """Prompt tokens the server read from its prompt cache (OpenAI's ``prompt_tokens_details``; vLLM and
+    llama.cpp's server report it), 0 where it says nothing."""
+    return int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
 @register_engine("http", auto_for=("http",))
 class HttpEngine:
     name = "http"
@@ -132,7 +138,7 @@ class HttpEngine:
         choice = data["choices"][0]
         return Generation(choice["message"]["content"] or "", usage.get("prompt_tokens", 0),
                           usage.get("completion_tokens", 0), choice.get("finish_reason") or "stop",
-                          {"total_ms": (t1 - t0) * 1e3})
+                          {"total_ms": (t1 - t0) * 1e3}, cached_tokens=_cached(usage))
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
         if params.choices:  # a constrained answer is a few tokens: no need to stream it
@@ -181,4 +187,4 @@ class HttpEngine:
             except (httpx.HTTPError, ValueError) as e:
                 raise self._fail(e) from e
         yield Generation("".join(pieces).strip(), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                         finish, {"total_ms": (time.perf_counter() - t0) * 1e3})
+                         finish, {"total_ms": (time.perf_counter() - t0) * 1e3}, cached_tokens=_cached(usage))

@@ -21,6 +21,11 @@ adapter it loaded itself, with no public way to hand one loaded model to a secon
 without an adapter the weights are memory-mapped from the same file (the page cache holds them
 once); with an adapter llama-cpp-python loads the weights into memory and the adapter is loaded
 once per context (the 135M bundled model: about 100 MB each). Each context has its own KV cache.
+
+Prompt cache: each context saves the KV state of prompt prefixes it meets again (the system prompt,
+a conversation's earlier turns) and reads only the rest of a prompt after one (``prompt_cache.py``;
+the answers are those of an empty cache, to the bit). ``Generation.cached_tokens`` counts the tokens
+restored, and ``prompt_ms`` covers restoring them and reading the rest.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ragtune.config import GenerationSettings
 from ragtune.errors import ConfigError, EngineError, missing_extra
 from ragtune.generate.base import Generation, GenParams, Message, check_choices, choice_grammar, last_generation
+from ragtune.generate.prompt_cache import PrefixCache
 from ragtune.generate.registry import register_engine
 from ragtune.registry import ModelSpec
 from ragtune.threads import ThreadPolicy
@@ -62,6 +68,7 @@ class _Context:
     index: int
     llm: Any  # llama_cpp.Llama
     threads: int
+    prefixes: PrefixCache = field(default_factory=PrefixCache)
 
 
 @register_engine("llama.cpp", auto_for=("gguf",))
@@ -164,6 +171,12 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
+    def _tokens(self, prompt: str) -> list[int]:
+        """The prompt's tokens as llama-cpp-python feeds them (BOS first where the model adds one)."""
+        bos = [self.llm.token_bos()] if self.llm._model.add_bos_token() and self.llm.token_bos() >= 0 else []
+        return bos + self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+
+
     def _fit(self, messages: list[Message], params: GenParams) -> tuple[str, int, int]:
         """The prompt, its token count and how many of the oldest turns were dropped to fit ``n_ctx``.
 
@@ -243,12 +256,13 @@ class LlamaCppEngine:
         try:
             budget = self._budget()
             threads = self._share(ctx, budget)
-            ctx.llm.reset()
             t0 = time.perf_counter()
+            tokens = self._tokens(prompt)
+            cached = ctx.prefixes.prepare(ctx.llm, tokens)
             first = None
             pieces: list[str] = []
             finish = "stop"
-            chunks = ctx.llm.create_completion(prompt, stream=True, **kwargs)
+            chunks = ctx.llm.create_completion(tokens, stream=True, **kwargs)
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
@@ -271,6 +285,7 @@ class LlamaCppEngine:
         decode_s = max(t1 - first, 1e-9)
         yield Generation(
             text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
+            cached_tokens=cached,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
                      "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads),
                      "context": float(ctx.index), "trimmed_messages": float(dropped)},

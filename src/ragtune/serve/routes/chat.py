@@ -152,9 +152,10 @@ def citations_of(st: ServerState, answer: Answer) -> list[dict[str, Any]]:
     return out
 
 
-def _usage(answer: Answer) -> dict[str, int]:
+def _usage(answer: Answer) -> dict:
     p, c = int(answer.usage.get("prompt_tokens", 0)), int(answer.usage.get("completion_tokens", 0))
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+            "prompt_tokens_details": {"cached_tokens": int(answer.usage.get("cached_tokens", 0))}}
 
 
 def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float, search_query: str | None = None,

@@ -78,7 +78,8 @@ async def completions(req: CompletionRequest, request: Request):
     except RagtuneError as e:
         raise from_ragtune(e) from e
     usage = {"prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens,
-             "total_tokens": g.prompt_tokens + g.completion_tokens}
+             "total_tokens": g.prompt_tokens + g.completion_tokens,
+             "prompt_tokens_details": {"cached_tokens": g.cached_tokens}}
     return {"id": "cmpl-" + uuid.uuid4().hex[:24], "object": "text_completion", "created": int(time.time()),
             "model": req.model, "system_fingerprint": None,
             "choices": [{"index": 0, "text": g.text, "logprobs": None, "finish_reason": g.finish_reason}],
