@@ -85,8 +85,20 @@ STOP_WORDS = frozenset(
 )
 
 
+_POSSESSIVE = re.compile(r"'s\b", re.IGNORECASE)
+_OTHER_PUNCT = re.compile(r"[^\w\s\x00-\x7f]")  # non-ASCII punctuation and symbols: curly quotes, dashes
+
+
 def content_tokens(text: str) -> list[str]:
-    """SQuAD-normalised tokens of ``text`` without the stop words."""
+    """SQuAD-normalised tokens of ``text`` without the stop words, for matching words between texts.
+
+    Two changes to SQuAD's normalisation, which removes ASCII punctuation only: other punctuation
+    (curly quotes, dashes) separates words instead of staying inside them ("“Resign.”" gives
+    "resign", not "“resign”"), and a possessive "'s" is dropped ("Gandhi's" gives "gandhi", not
+    "gandhis"), so an answer matches the passage it was taken from.
+    """
+    text = _OTHER_PUNCT.sub(lambda m: "'" if m.group(0) == "\u2019" else " ", text)
+    text = _POSSESSIVE.sub("", text)
     return [t for t in answer_tokens(text) if t not in STOP_WORDS]
 
 

@@ -93,3 +93,18 @@ def test_the_question_words_do_not_decide_which_passage_supports_the_answer():
     assert attribute(answer, topic)[1][0].citation == 1  # without the question, topic words win
     cites, sents = attribute(answer, topic, question=q)
     assert sents[0].citation == 2 and cites[1].cited and not cites[0].cited
+
+
+def test_an_answer_matches_its_passage_through_possessives_and_curly_quotes():
+    """Measured on SQuAD (tune split): "Gandhi [1]" over "Gandhi's acts ..." and "Resign [1]" over
+    '... Thoreau had advised, “Resign.”' were flagged as unsupported, their markers dropped."""
+    hits = [Hit(Chunk("c1", "d1", "/src/1.txt", "Gandhi's acts have been described as revolutionary civil "
+                      "disobedience."), 1.0),
+            Hit(Chunk("c2", "d2", "/src/2.txt", "When a confused taxman had wondered aloud about how to handle "
+                      "his refusal to pay, Thoreau had advised, \u201cResign.\u201d"), 0.9)]
+    cites, sents = attribute("Gandhi [1]", hits)
+    assert sents[0].citation == 1 and sents[0].method == "model" and sents[0].unsupported_markers == []
+    cites, sents = attribute("Resign", hits)
+    assert sents[0].citation == 2 and sents[0].method == "attributed"
+    (start, end), = cites[1].spans
+    assert "Resign" in cites[1].text[start:end]
