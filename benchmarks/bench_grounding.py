@@ -61,8 +61,16 @@ APPROACHES = {
 }
 
 
+# The articles the examples, the README tour and the tests read when the split was drawn (2026-12-02),
+# frozen: the split must never move. The shipped reader adapter trained on tune articles 9-23, so a split
+# drawn again could put them in the bench half. (It moved on 2026-12-07 13:03, when a test first named
+# Warsaw, one of those training articles, in a sentence of its own: used_titles() then scanned the tests,
+# and until 18:55 the tune split's first 8 held Economic_inequality, another training article.)
+SPLIT_EXCLUDES = ("Normans", "Super_Bowl_50")
+
+
 def used_titles() -> set[str]:
-    """Articles the examples, the tour and the tests read: never tuned or measured on here."""
+    """SQuAD articles whose paragraphs or questions the shipped examples hold (their ``squad:`` ids)."""
     used = set()
     for f in (ROOT / "examples").rglob("*.jsonl"):
         for line in f.open(encoding="utf-8"):
@@ -70,17 +78,23 @@ def used_titles() -> set[str]:
                 v = json.loads(line).get(key, "")
                 if isinstance(v, str) and v.startswith("squad:"):
                     used.add(v.split(":")[1])
-    for f in (ROOT / "tests").rglob("*.py"):
-        text = f.read_text(encoding="utf-8")
-        used.update(t for t in ("Super_Bowl_50", "Normans", "Warsaw") if t in text)
     return used
 
 
 def split_articles(seed: int = 0) -> dict[str, list[str]]:
-    titles = sorted({p["id"].split(":")[1] for p in squad_paragraphs()} - used_titles())
+    """The tune and bench halves of the SQuAD dev articles, the same on every run (``SPLIT_EXCLUDES``).
+
+    An example that comes to use an article of either half is an error: the numbers measured on that
+    half would no longer be on data nobody tuned to."""
+    titles = sorted({p["id"].split(":")[1] for p in squad_paragraphs()} - set(SPLIT_EXCLUDES))
     random.Random(seed).shuffle(titles)
     half = len(titles) // 2
-    return {"tune": sorted(titles[:half]), "bench": sorted(titles[half:])}
+    split = {"tune": sorted(titles[:half]), "bench": sorted(titles[half:])}
+    clash = used_titles() & set(titles)
+    if clash:
+        raise SystemExit(f"examples use SQuAD articles of the frozen tune/bench split: {sorted(clash)}; "
+                         "take the example's paragraphs from Normans or Super_Bowl_50 instead")
+    return split
 
 
 def questions_for(articles: list[str], n_articles: int, n: int, seed: int) -> tuple[list[dict], list[dict]]:

@@ -50,6 +50,13 @@ def test_chat_json_answer_with_citations_and_usage(client):
     assert meta["timings"]["total_ms"] > 0
 
 
+def test_usage_counts_the_prompt_tokens_restored_from_the_cache_and_the_answer_does_not_change(client):
+    outs = [ask(client, f"rag:{KB}", QUESTION) for _ in range(3)]  # the 2nd saves the shared prefix at the latest
+    cached = [o["usage"]["prompt_tokens_details"]["cached_tokens"] for o in outs]
+    assert 0 < cached[2] < outs[2]["usage"]["prompt_tokens"]
+    assert len({o["choices"][0]["message"]["content"] for o in outs}) == 1
+
+
 def test_chat_stream_sends_deltas_then_citations_then_done(client):
     body = {
         "model": f"rag:{KB}",
