@@ -48,6 +48,7 @@ def _from_empty(eng: LlamaCppEngine, messages, params: GenParams):
 
 def test_rag_prompts_restore_the_shared_prefix_and_answer_as_from_an_empty_cache(engines):
     s, eng, ref = engines
+    eng._contexts[0].prefixes = PrefixCache()  # nothing saved by the tests before
     prompts = [_messages(s, t, q) for t, q in PASSAGES]
     tokens = [eng._tokens(eng.render(m)) for m in prompts]
     shared = next(i for i, (a, b) in enumerate(zip(tokens[0], tokens[1], strict=False)) if a != b)
@@ -67,6 +68,7 @@ def test_rag_prompts_restore_the_shared_prefix_and_answer_as_from_an_empty_cache
 
 def test_a_conversation_restores_the_prompt_of_the_turn_before_last(engines):
     s, eng, ref = engines
+    eng._contexts[0].prefixes = PrefixCache()  # nothing saved by the tests before
     msgs = [{"role": "system", "content": s.prompts.base_system}]
     cached, first_prompt = [], None
     for question in ("Name a large city in Poland.", "Which river flows through it?", "And in which country?"):
@@ -79,3 +81,19 @@ def test_a_conversation_restores_the_prompt_of_the_turn_before_last(engines):
     # turn 2 reads turn 1's prompt afresh and saves it (the answer's tokens were read one at a time, so
     # their cells are not what reading them inside a prompt gives); turn 3 restores it
     assert cached == [0, 0, len(first_prompt)]
+
+
+def test_prompts_that_alternate_between_two_system_prompts_both_use_the_cache(engines):
+    """``compare`` interleaves its modes, so one engine answers closed-book and RAG prompts in turn."""
+    from ragtune.generate.prompts import base_messages
+
+    s, eng, ref = engines
+    eng._contexts[0].prefixes = PrefixCache()  # nothing saved by the tests before
+    cached = []
+    for text, question in PASSAGES:
+        for messages in (base_messages(question, s.prompts), _messages(s, text, question)):
+            got, want = eng.generate(messages, GREEDY), _from_empty(ref, messages, GREEDY)
+            assert got.text == want.text
+            cached.append(got.cached_tokens)
+    # each kind saves its head when it meets its own kind again (the 3rd and 4th prompts), then restores it
+    assert cached[:4] == [0, 0, 0, 0] and all(c >= MIN_PREFIX for c in cached[4:])

@@ -15,15 +15,17 @@ cache (none, unless the prompt is one past a multiple of ``n_batch``), and a sav
 the prefix (``llama_state_set_data`` clears the cache and writes the prefix's cells), so every answer
 is the one an empty cache gives (tests/generate/test_prompt_cache.py, seeded samples included).
 
-A prefix is saved when the prompt shares at least ``MIN_PREFIX`` more tokens with the context's
-previous prompt than the longest prefix already saved; the ``MAX_STATES`` most recently used are kept
-(a state holds only the prefix's cells: about 23 KB per token for the bundled model).
+A prefix is saved when the prompt shares at least ``MIN_PREFIX`` more tokens with one of the
+context's last ``MAX_STATES`` prompts than the longest prefix already saved (one of the last few, not
+only the last: ``compare`` interleaves its modes, so one engine alternates between, say, the
+closed-book and the RAG system prompt); the ``MAX_STATES`` most recently used states are kept (a state
+holds only the prefix's cells: about 23 KB per token for the bundled model).
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 MIN_PREFIX = 16  # tokens a new saved prefix must add
@@ -44,7 +46,7 @@ class PrefixCache:
 
     def __init__(self) -> None:
         self._states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self._last: list[int] = []
+        self._recent: deque[list[int]] = deque(maxlen=MAX_STATES)  # the last prompts, newest last
 
     def __len__(self) -> int:
         return len(self._states)
@@ -52,8 +54,8 @@ class PrefixCache:
     def prepare(self, llm: Any, tokens: list[int]) -> int:
         """Set ``llm`` to hold the longest saved prefix of ``tokens`` (or nothing) and return its length.
 
-        When ``tokens`` share enough more with the previous prompt, that longer prefix is read now and
-        saved for the prompts after this one.
+        When ``tokens`` share enough more with one of the last prompts, that longer prefix is read now
+        and saved for the prompts after this one.
         """
         n, nb = len(tokens), max(1, int(llm.n_batch))
 
@@ -66,8 +68,8 @@ class PrefixCache:
             best = ()
         if not best:
             llm.reset()
-        shared = min(_common(self._last, tokens), n - 1)
-        self._last = list(tokens)
+        shared = min(max((_common(r, tokens) for r in self._recent), default=0), n - 1)
+        self._recent.append(list(tokens))
         while shared > len(best) and (not same_parts(shared) or (shared - len(best)) % nb == 1):
             shared -= 1
         if shared - len(best) >= MIN_PREFIX:
