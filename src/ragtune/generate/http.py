@@ -34,11 +34,11 @@ from ragtune.registry import ModelSpec
 RETRY_STATUS = (429, 500, 502, 503, 504)  # answers worth asking again: rate-limited, overloaded, restarting
 
 
-
 def _cached(usage: dict) -> int:
     """Prompt tokens the server read from its prompt cache (OpenAI's ``prompt_tokens_details``; vLLM and
     llama.cpp's server report it), 0 where it says nothing."""
     return int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
 
 @register_engine("http", auto_for=("http",))
 class HttpEngine:

@@ -100,6 +100,8 @@ class LlamaCppEngine:
         eos = vocab.token_get_text(self.llm.token_eos()) if hasattr(vocab, "token_get_text") else ""
         bos = vocab.token_get_text(self.llm.token_bos()) if hasattr(vocab, "token_get_text") else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        # the BOS token llama-cpp-python puts before a prompt, where the model adds one
+        self._bos = [self.llm.token_bos()] if self.llm._model.add_bos_token() and self.llm.token_bos() >= 0 else []
         self.n_ctx = settings.n_ctx
         self.parallel = 1  # contexts handed out at once (use_contexts)
         self._contexts = [_Context(0, self.llm, self.threads)]
@@ -173,12 +175,10 @@ class LlamaCppEngine:
 
     def _tokens(self, prompt: str) -> list[int]:
         """The prompt's tokens as llama-cpp-python feeds them (BOS first where the model adds one)."""
-        bos = [self.llm.token_bos()] if self.llm._model.add_bos_token() and self.llm.token_bos() >= 0 else []
-        return bos + self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        return self._bos + self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
 
-
-    def _fit(self, messages: list[Message], params: GenParams) -> tuple[str, int, int]:
-        """The prompt, its token count and how many of the oldest turns were dropped to fit ``n_ctx``.
+    def _fit(self, messages: list[Message], params: GenParams) -> tuple[list[int], int]:
+        """The prompt's tokens and how many of the oldest turns were dropped to fit ``n_ctx``.
 
         Only with ``params.trim_history``: system messages and the last message always stay.
         """
@@ -193,16 +193,18 @@ class LlamaCppEngine:
                 del msgs[i]
                 dropped += 1
                 prompt = self.render(msgs)
-        return prompt, self._check_fits(prompt, params), dropped
+        return self._check_fits(prompt, params), dropped
 
-    def _check_fits(self, prompt: str, params: GenParams) -> int:
-        n = self.count_tokens(prompt)
+    def _check_fits(self, prompt: str, params: GenParams) -> list[int]:
+        """The prompt's tokens (``_tokens``), or an error where they and ``max_tokens`` exceed ``n_ctx``."""
+        tokens = self._tokens(prompt)
+        n = len(tokens) - len(self._bos)
         if n + params.max_tokens > self.n_ctx:
             raise EngineError(
                 f"the prompt is {n} tokens and max_tokens {params.max_tokens}: more than n_ctx {self.n_ctx}; "
                 "lower retrieval.top_k or chunking.max_tokens, or raise generation.n_ctx"
             )
-        return n
+        return tokens
 
     def _kwargs(self, params: GenParams) -> dict:
         kw = dict(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
@@ -243,21 +245,20 @@ class LlamaCppEngine:
 
     def stream(self, messages: list[Message], params: GenParams) -> Iterator[str | Generation]:
         params = self._room_for_choices(params)
-        prompt, n_prompt, dropped = self._fit(messages, params)
-        yield from self._run(prompt, n_prompt, dropped, params)
+        tokens, dropped = self._fit(messages, params)
+        yield from self._run(tokens, dropped, params)
 
     def complete(self, prompt: str, params: GenParams) -> Generation:
         """A raw prompt, no chat template (``/v1/completions``)."""
-        return last_generation(self._run(prompt, self._check_fits(prompt, params), 0, params))
+        return last_generation(self._run(self._check_fits(prompt, params), 0, params))
 
-    def _run(self, prompt: str, n_prompt: int, dropped: int, params: GenParams) -> Iterator[str | Generation]:
+    def _run(self, tokens: list[int], dropped: int, params: GenParams) -> Iterator[str | Generation]:
         kwargs = self._kwargs(params)
         ctx = self._acquire()
         try:
             budget = self._budget()
             threads = self._share(ctx, budget)
             t0 = time.perf_counter()
-            tokens = self._tokens(prompt)
             cached = ctx.prefixes.prepare(ctx.llm, tokens)
             first = None
             pieces: list[str] = []
@@ -284,8 +285,8 @@ class LlamaCppEngine:
         first = first or t1
         decode_s = max(t1 - first, 1e-9)
         yield Generation(
-            text=text.strip(), prompt_tokens=n_prompt, completion_tokens=n_out, finish_reason=finish,
-            cached_tokens=cached,
+            text=text.strip(), prompt_tokens=len(tokens) - len(self._bos), completion_tokens=n_out,
+            finish_reason=finish, cached_tokens=cached,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
                      "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads),
                      "context": float(ctx.index), "trimmed_messages": float(dropped)},

@@ -32,15 +32,6 @@ MIN_PREFIX = 16  # tokens a new saved prefix must add
 MAX_STATES = 4  # saved prefixes per context
 
 
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 class PrefixCache:
     """Saved KV states of prompt prefixes for one ``llama_cpp.Llama`` context."""
 
@@ -57,6 +48,8 @@ class PrefixCache:
         When ``tokens`` share enough more with one of the last prompts, that longer prefix is read now
         and saved for the prompts after this one.
         """
+        from llama_cpp import Llama
+
         n, nb = len(tokens), max(1, int(llm.n_batch))
 
         def same_parts(p: int) -> bool:  # reading tokens[p:] after p cached ones: one-token parts as from 0
@@ -68,7 +61,7 @@ class PrefixCache:
             best = ()
         if not best:
             llm.reset()
-        shared = min(max((_common(r, tokens) for r in self._recent), default=0), n - 1)
+        shared = min(max((Llama.longest_token_prefix(r, tokens) for r in self._recent), default=0), n - 1)
         self._recent.append(list(tokens))
         while shared > len(best) and (not same_parts(shared) or (shared - len(best)) % nb == 1):
             shared -= 1

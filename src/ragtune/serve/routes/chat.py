@@ -152,10 +152,16 @@ def citations_of(st: ServerState, answer: Answer) -> list[dict[str, Any]]:
     return out
 
 
+def openai_usage(prompt: int, completion: int, cached: int) -> dict:
+    """OpenAI's ``usage`` object (chat and text completions alike)."""
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
+
+
 def _usage(answer: Answer) -> dict:
-    p, c = int(answer.usage.get("prompt_tokens", 0)), int(answer.usage.get("completion_tokens", 0))
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
-            "prompt_tokens_details": {"cached_tokens": int(answer.usage.get("cached_tokens", 0))}}
+    u = answer.usage
+    return openai_usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)),
+                        int(u.get("cached_tokens", 0)))
 
 
 def _extra(ref: pipelines.PipelineRef, answer: Answer, elapsed_s: float, search_query: str | None = None,

@@ -21,6 +21,7 @@ from ragtune.registry import resolve
 from ragtune.serve import pipelines
 from ragtune.serve.errors import APIError, from_ragtune
 from ragtune.serve.routes import state
+from ragtune.serve.routes.chat import openai_usage
 
 router = APIRouter()
 
@@ -77,9 +78,7 @@ async def completions(req: CompletionRequest, request: Request):
         g = await anyio.to_thread.run_sync(run)
     except RagtuneError as e:
         raise from_ragtune(e) from e
-    usage = {"prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens,
-             "total_tokens": g.prompt_tokens + g.completion_tokens,
-             "prompt_tokens_details": {"cached_tokens": g.cached_tokens}}
+    usage = openai_usage(g.prompt_tokens, g.completion_tokens, g.cached_tokens)
     return {"id": "cmpl-" + uuid.uuid4().hex[:24], "object": "text_completion", "created": int(time.time()),
             "model": req.model, "system_fingerprint": None,
             "choices": [{"index": 0, "text": g.text, "logprobs": None, "finish_reason": g.finish_reason}],
