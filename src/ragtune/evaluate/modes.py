@@ -53,7 +53,7 @@ _MODES = [
     QAMode("rag/whole", "rag", "RAG reading the whole retrieved chunks (reader plain, on the base model)", "rag",
            closed_book="base", options={"reader": "plain"}, variant=True),
     QAMode("rag/focus", "rag", "RAG reading only the passage sentence that best matches the question (reader "
-           "focus, 1 sentence, on the base model; rag's reader adapter reads the 3 best sentences)", "rag",
+           "focus, 1 sentence, on the base model; rag's reader adapter reads the same sentence)", "rag",
            closed_book="base", options={"reader": "focus", "focus_sentences": 1}, variant=True),
     QAMode("rag/dense", "rag", "RAG with dense retrieval only", "rag", closed_book="base",
            options={"retrieval": "dense"}, variant=True),
