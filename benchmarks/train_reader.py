@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--lora-r", type=int, default=8)
     ap.add_argument("--lora-dropout", type=float, default=0.05,
                     help="0.05: the shipped adapter's (ragtune's default then; 0 since 2026-12-07)")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
+                    help="bf16: the shipped adapter's; fp32 where the CPU lacks BF16 (AMD Zen 3), where bf16 is slow")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default=None, help="model name (default: reader-<reader><sentences>)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "reader")
@@ -77,7 +79,7 @@ def main() -> None:
                                           if args.reader == "focus" else [])
     t = time.perf_counter()
     subprocess.run(cli + ["train", "raft", "--data", str(qa), "--corpus", str(corpus), "--name", name,
-                          "--distractors", "2", "--precision", "bf16", "--max-seq-len", "768", "--skip-long",
+                          "--distractors", "2", "--precision", args.precision, "--max-seq-len", "768", "--skip-long",
                           "--val-fraction", "0.05", "--lora-r", str(args.lora_r), "--lora-alpha",
                           str(2 * args.lora_r), "--lora-dropout", str(args.lora_dropout),
                           "--epochs", str(args.epochs), "--lr", str(args.lr),
@@ -91,7 +93,7 @@ def main() -> None:
         "name": name, "reader": shown,
         "trained_on": f"{args.questions} questions of {len(articles)} SQuAD v1.1 dev articles (tune split, "
                       f"first {args.skip_articles} left out)",
-        "recipe": f"ragtune train raft --distractors 2 --precision bf16 --lora-r {args.lora_r} "
+        "recipe": f"ragtune train raft --distractors 2 --precision {args.precision} --lora-r {args.lora_r} "
                   f"--lora-dropout {args.lora_dropout} --epochs "
                   f"{args.epochs} --lr {args.lr} " + " ".join(reader),
         "seconds": round(time.perf_counter() - t)}, indent=1) + "\n", encoding="utf-8")
