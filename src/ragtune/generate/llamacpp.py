@@ -183,22 +183,24 @@ class LlamaCppEngine:
         Only with ``params.trim_history``: system messages and the last message always stay.
         """
         dropped = 0
-        prompt = self.render(messages)
-        if params.trim_history:
-            msgs = list(messages)
-            while self.count_tokens(prompt) + params.max_tokens > self.n_ctx:
-                i = next((j for j, m in enumerate(msgs[:-1]) if m.get("role") != "system"), None)
-                if i is None:
-                    break
-                del msgs[i]
-                dropped += 1
-                prompt = self.render(msgs)
-        return self._check_fits(prompt, params), dropped
+        msgs = list(messages)
+        tokens = self._tokens(self.render(msgs))
+        while params.trim_history and self._n_prompt(tokens) + params.max_tokens > self.n_ctx:
+            i = next((j for j, m in enumerate(msgs[:-1]) if m.get("role") != "system"), None)
+            if i is None:
+                break
+            del msgs[i]
+            dropped += 1
+            tokens = self._tokens(self.render(msgs))
+        return self._check_fits(tokens, params), dropped
 
-    def _check_fits(self, prompt: str, params: GenParams) -> list[int]:
-        """The prompt's tokens (``_tokens``), or an error where they and ``max_tokens`` exceed ``n_ctx``."""
-        tokens = self._tokens(prompt)
-        n = len(tokens) - len(self._bos)
+    def _n_prompt(self, tokens: list[int]) -> int:
+        """The prompt's length as reported: its tokens without the BOS llama-cpp-python adds."""
+        return len(tokens) - len(self._bos)
+
+    def _check_fits(self, tokens: list[int], params: GenParams) -> list[int]:
+        """``tokens`` (``_tokens``), or an error where they and ``max_tokens`` exceed ``n_ctx``."""
+        n = self._n_prompt(tokens)
         if n + params.max_tokens > self.n_ctx:
             raise EngineError(
                 f"the prompt is {n} tokens and max_tokens {params.max_tokens}: more than n_ctx {self.n_ctx}; "
@@ -250,7 +252,7 @@ class LlamaCppEngine:
 
     def complete(self, prompt: str, params: GenParams) -> Generation:
         """A raw prompt, no chat template (``/v1/completions``)."""
-        return last_generation(self._run(self._check_fits(prompt, params), 0, params))
+        return last_generation(self._run(self._check_fits(self._tokens(prompt), params), 0, params))
 
     def _run(self, tokens: list[int], dropped: int, params: GenParams) -> Iterator[str | Generation]:
         kwargs = self._kwargs(params)
@@ -285,7 +287,7 @@ class LlamaCppEngine:
         first = first or t1
         decode_s = max(t1 - first, 1e-9)
         yield Generation(
-            text=text.strip(), prompt_tokens=len(tokens) - len(self._bos), completion_tokens=n_out,
+            text=text.strip(), prompt_tokens=self._n_prompt(tokens), completion_tokens=n_out,
             finish_reason=finish, cached_tokens=cached,
             timings={"prompt_ms": (first - t0) * 1e3, "decode_ms": decode_s * 1e3, "total_ms": (t1 - t0) * 1e3,
                      "decode_tok_s": (n_out - 1) / decode_s if n_out > 1 else 0.0, "threads": float(threads),

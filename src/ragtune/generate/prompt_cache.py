@@ -48,8 +48,6 @@ class PrefixCache:
         When ``tokens`` share enough more with one of the last prompts, that longer prefix is read now
         and saved for the prompts after this one.
         """
-        from llama_cpp import Llama
-
         n, nb = len(tokens), max(1, int(llm.n_batch))
 
         def same_parts(p: int) -> bool:  # reading tokens[p:] after p cached ones: one-token parts as from 0
@@ -61,7 +59,7 @@ class PrefixCache:
             best = ()
         if not best:
             llm.reset()
-        shared = min(max((Llama.longest_token_prefix(r, tokens) for r in self._recent), default=0), n - 1)
+        shared = min(max((llm.longest_token_prefix(r, tokens) for r in self._recent), default=0), n - 1)
         self._recent.append(list(tokens))
         while shared > len(best) and (not same_parts(shared) or (shared - len(best)) % nb == 1):
             shared -= 1
