@@ -27,6 +27,11 @@ def squad_kb(tmp_path_factory):
     return s, kb, docs, squad_questions({r["id"] for r in paras})
 
 
+def _mean_f1(answers, sample) -> float:
+    """Mean token F1 of ``answers`` against the gold answers of ``sample``, in order."""
+    return sum(token_f1(a.text, q["answers"]) for a, q in zip(answers, sample, strict=True)) / len(sample)
+
+
 def test_retrieval_recall_on_real_questions(squad_kb):
     s, kb, _, qs = squad_kb
     qs = qs[:60]
@@ -55,8 +60,7 @@ def test_rag_beats_closed_book_and_cites(squad_kb):
     sample = qs[:24]
     rag = [pipe.ask(q["question"], mode="rag", kb="squad") for q in sample]
     base = [pipe.ask(q["question"], mode="base") for q in sample]
-    f1 = [sum(token_f1(a.text, q["answers"]) for a, q in zip(run, sample, strict=True)) / len(sample)
-          for run in (rag, base)]
+    f1 = [_mean_f1(run, sample) for run in (rag, base)]
     assert f1[0] > f1[1], f1
     a = rag[0]
     assert a.prompt.startswith("<|im_start|>system") and sample[0]["question"] in a.prompt
@@ -126,10 +130,10 @@ def test_the_reader_adapter_reads_better_than_the_base_model(squad_kb):
     assert [a.prompt for a in with_adapter] == [a.prompt for a in without]
     plain = pipe.ask(sample[0]["question"], mode="rag", kb="squad", reader_adapter="none", max_tokens=4)
     assert plain.reader == s.reader.method and plain.adapter is None  # rag/base: the configured reader, bare
-    f1 = [sum(token_f1(a.text, q["answers"]) for a, q in zip(run, sample, strict=True)) / len(sample)
-          for run in (with_adapter, without)]
-    # Measured 2026-12-07 (Zen 3, 2 threads): 44.7 with the adapter against 18.0 without, on the same prompts
-    # (against the bare model on whole chunks it was 14.7 vs 7.6 on 2026-12-06). The bar, +10 points, leaves
+    f1 = [_mean_f1(run, sample) for run in (with_adapter, without)]
+    # Measured 2026-12-07 (Zen 3, 2 threads), reading 1 sentence: 36.2 with the adapter against 18.2 without,
+    # on the same prompts (3 sentences, earlier that day: 44.7 against 18.0; against the bare model on whole
+    # chunks it was 14.7 vs 7.6 on 2026-12-06). The bar, +10 points, leaves
     # room for another CPU's greedy text.
     assert f1[0] > f1[1] + 0.10, f1
 
