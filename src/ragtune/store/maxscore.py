@@ -9,7 +9,7 @@ So only documents holding at least one of the other ("essential") terms need sco
 rare terms, which are the essential ones, match few documents. The answer is the exact top
 ``k`` (ties ordered as the full search orders them), only cheaper.
 
-The PostgreSQL store (``postgres.py``) uses it in two passes: the rarest terms first (a small
+The PostgreSQL store (``pg_text.py``) uses it in two passes: the rarest terms first (a small
 ``budget`` of documents), whose ``k``-th score is ``theta``; then, when the essential terms
 are more than those, a second pass over the documents matching any essential term.
 """

@@ -1,4 +1,4 @@
-"""The SQL of the PostgreSQL backend (``store/postgres.py``): its tables and its BM25 query.
+"""The SQL of the PostgreSQL backend (``store/postgres.py``): its tables, its writers' lock and its BM25 query.
 
 Plain strings with ``{schema}``-style placeholders, filled with quoted identifiers and literals
 by ``psycopg.sql`` (never with user input, which is always a bound ``%s`` parameter).
@@ -26,12 +26,17 @@ K1, B = 1.2, 0.75
 # "not alphanumeric" would cut every accented or non-Latin letter out of the words.
 WORDS = "to_tsvector({cfg}::regconfig, regexp_replace({col}, '[[:punct:]]+', ' ', 'g'))"
 
-# The indexes searches use; a bulk load drops them and builds them again at commit (postgres.py).
+# The indexes searches use; a bulk load drops them and builds them again at commit (pg_write.py).
 SEARCH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS chunks_hnsw ON {chunks} USING hnsw (embedding vector_cosine_ops)",
     "CREATE INDEX IF NOT EXISTS chunks_tsv ON {chunks} USING gin (tsv)",
 ]
 DROP_SEARCH_INDEXES = "DROP INDEX IF EXISTS {schema}.chunks_hnsw, {schema}.chunks_tsv"
+
+# The transaction-level advisory lock of a knowledge base, (LOCK_CLASS, hashtext(schema)): a change-set
+# takes it at its first write (pg_write.py), the first opening of a knowledge base to create its tables.
+LOCK_CLASS = 0x5247  # "RG"
+LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
 CREATE = [
     "CREATE SCHEMA IF NOT EXISTS {schema}",
@@ -82,7 +87,7 @@ TEXT_STATS = (
 )
 
 # BM25 of the chunks that hold any lexeme of a tsquery (an OR of quoted lexemes, made by
-# ``postgres.py`` from the database's own lexemes), scored over all the query's lexemes. A chunk's
+# ``pg_text.py`` from the database's own lexemes), scored over all the query's lexemes. A chunk's
 # term frequencies are read from its tsvector cut to the query's lexemes (setweight marks them,
 # ts_filter keeps them): unnesting the whole tsvector cost 2.5x the time (bench_store.py, 100k).
 # Parameters: the lexemes and their idf (two arrays), the average length, the lexemes again,

@@ -1,0 +1,52 @@
+"""Full-text search of the PostgreSQL backend: BM25 from per-version term statistics, pruned with MaxScore.
+
+Chunks are matched on their stored ``tsvector`` (English stemming and stop words, under a GIN
+index) and scored with BM25 over the OR of the query's lexemes, from the statistics the version
+keeps (``pg_sql.py`` says how and why not ``ts_rank``). A search reads the query's statistics
+first (``query_stats``), then scores the chunks that hold its rarest lexemes and, when MaxScore
+(``maxscore.py``) says chunks without them could still reach the top k, those holding any lexeme
+that can (``top_k``): the exact top k, scoring only the chunks that can be in it. With a budget
+(``[store] text_candidates``) the first pass scores about that many chunks and stops there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ragtune.store import maxscore, pg_sql
+from ragtune.types import Chunk
+
+# (lexemes, their idf, the lexemes a scored chunk must hold) -> the best chunks with their BM25 scores
+Score = Callable[[list[str], list[float], list[str]], list[tuple[Chunk, float]]]
+
+
+def query_stats(cur: Any, sql: Any, query: str, version: int) -> tuple[float, float, dict[str, int]] | None:
+    """The version's chunk count, average length and the df of each lexeme of ``query`` found in it
+    (``sql``: ``pg_sql.TEXT_STATS`` filled in); None when no lexeme of the query is in any chunk."""
+    cur.execute(sql, [query, version, version])
+    rows = cur.fetchall()
+    dfs = {lex: int(df) for _, _, lex, df in rows if lex is not None and df > 0}
+    if not dfs:
+        return None
+    return float(rows[0][0]), float(rows[0][1]), dfs
+
+
+def top_k(score: Score, n: float, dfs: dict[str, int], k: int, budget: int,
+          first_pass: int) -> list[tuple[Chunk, float]]:
+    """The ``k`` best chunks by BM25: ``score`` first the chunks of the rarest lexemes (about ``budget``,
+    or ``first_pass`` with no budget), then, with no budget, those MaxScore cannot rule out."""
+    idfs = {t: maxscore.idf(n, df) for t, df in dfs.items()}
+    lexemes, weights = list(idfs), list(idfs.values())
+    first = maxscore.first_pass(dfs, budget or first_pass)
+    hits = score(lexemes, weights, first)
+    theta = hits[k - 1][1] if len(hits) >= k else 0.0
+    need = maxscore.essential({t: maxscore.upper_bound(w, pg_sql.K1) for t, w in idfs.items()}, theta)
+    if budget or set(need) <= set(first):
+        return hits  # the budget's chunks, or no chunk outside them can reach the k-th score
+    return score(lexemes, weights, need)
+
+
+def tsquery(match: list[str]) -> str:
+    """The OR of ``match`` (the database's own lexemes) as a tsquery, each lexeme quoted."""
+    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in match)
