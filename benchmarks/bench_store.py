@@ -261,10 +261,11 @@ def in_child(target, *args):
 
 
 BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-ef100",
-            "postgres-rowwise")
+            "postgres-ef800", "postgres-rowwise")
 LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_PQ index)",
           "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, exact BM25 of every match",
           "postgres-c1000": "postgres, text_candidates 1000", "postgres-ef100": "postgres, ef_search 100",
+          "postgres-ef800": "postgres, ef_search 800",
           "postgres-rowwise": "postgres, loaded row by row"}
 # Variants of a backend, measured beside it in one run: the backend whose settings they use, whose
 # tables they search (their own, built like any backend's, or the backend's), and the store
@@ -274,6 +275,7 @@ LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_
 VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_candidates": 10**12}),
             "postgres-c1000": ("postgres", "postgres", {"text_candidates": 1000}),
             "postgres-ef100": ("postgres", "postgres", {"ef_search": 100}),
+            "postgres-ef800": ("postgres", "postgres", {"ef_search": 800}),
             "postgres-rowwise": ("postgres", "postgres-rowwise", {"bulk_rows": 10**12})}
 
 

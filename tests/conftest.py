@@ -37,3 +37,14 @@ def corpus_dir(tmp_path: Path) -> Path:
     for r in squad_paragraphs(12):
         (d / f"{r['id'].replace(':', '_')}.txt").write_text(f"{r['title']}\n\n{r['text']}\n", encoding="utf-8")
     return d
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Free the loaded llama.cpp models while Python is still whole: freed at interpreter exit instead,
+    llama-cpp-python's finalisers find their modules gone and print tracebacks after the summary."""
+    import gc
+
+    from ragtune.generate.base import clear_engines
+
+    clear_engines()
+    gc.collect()
