@@ -48,7 +48,7 @@ def _fill(st, n, seed=0, source_of=lambda i: f"/s{i % 10}.txt"):
 
 
 def test_hnsw_search_with_version_and_metadata_filters_still_fills_k(tmp_path, pg_url):
-    # ef_search 100: at 3,000 rows the planner prices the default 400 above a plain scan and sorts instead
+    # ef_search 100: at 3,000 rows the planner prices the default 800 above a plain scan and sorts instead
     st = open_store("postgres", tmp_path / "kb", DIM, pg_url, ef_search=100)
     vecs = _fill(st, 3000)
     st.delete_sources(["/s0.txt", "/s1.txt"])  # version 2: 600 rows marked removed

@@ -42,9 +42,10 @@ from ragtune.store.registry import register_store
 from ragtune.types import Chunk
 
 # HNSW candidate list (pgvector's hnsw.ef_search; [store] ef_search), raised per query when k is larger.
-# Dense recall@10 against exact search at 1M chunks (bench_store.py's near-duplicate copies): 0.750 at
-# 100 (1.8 ms), 0.870 at 200, 0.945 at 400 (8.6 ms), 0.950 at 800 (19 ms); 0.96 at 100k with 100.
-EF_SEARCH = 400
+# Dense recall@10 against exact search at 1M chunks (bench_store.py's near-duplicate copies, 200 questions,
+# 2026-12-08, Zen 3): 0.921 at 400 (dense p50 10.3 ms), 0.971 at 800 (13.4 ms); at 100k 0.988 and 0.992, the
+# hybrid p50 unchanged (30.7 and 30.1 ms: full-text search is the slower half). Earlier: 0.740 at 100.
+EF_SEARCH = 800
 TEXT_FIRST_PASS = 2000  # exact full-text search scores first the chunks of the rarest lexemes, about this many
 
 
