@@ -64,7 +64,7 @@ def build(pginstall: Path, version: str, work: Path) -> Path:
         data = r.read()
     digest = hashlib.sha256(data).hexdigest()
     if digest != SOURCES[version]:
-        raise SystemExit(f"{POOL}/{name} has SHA-256 {digest}, not the pinned {SOURCES[version]}; not building it")
+        raise ValueError(f"{POOL}/{name} has SHA-256 {digest}, not the pinned {SOURCES[version]}")
     (work / name).write_bytes(data)
     with tarfile.open(work / name) as t:
         t.extractall(work, filter="data")
@@ -100,7 +100,12 @@ def main() -> int:
         return 0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
-        built = build(pginstall, version, Path(d))
+        try:
+            built = build(pginstall, version, Path(d))
+        except (OSError, ValueError, subprocess.CalledProcessError) as e:  # no network, a changed file, a failed build
+            print(f"warning: the wheel's pgvector dies on {cpu} and building pgvector {version} failed ({e}); "
+                  "the PostgreSQL tests will skip", file=sys.stderr)
+            return 0
         backup = lib.with_name("vector.so.wheel")
         if not backup.exists():
             shutil.copy2(lib, backup)
