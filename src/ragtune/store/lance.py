@@ -78,6 +78,8 @@ class LanceStore:
     def __init__(self, root: str | Path, dim: int, index_threshold: int | None = None, dense_scan: str = "auto"):
         import lancedb
 
+        lance_async.check_not_forked()
+
         use_int8(dense_scan, 0)  # a bad name fails here, not at the first search
         self.dense_scan = dense_scan
 
@@ -89,6 +91,7 @@ class LanceStore:
             raise KnowledgeBaseError(f"index_threshold must be 0 (never index) or a number of chunks, "
                                      f"got {index_threshold}")
         self._db = lancedb.connect(str(self.root / "lance"))
+        lance_async.opened()
         self._record = VersionRecord(self.root / "versions.json")
         self._lock_path = self.root / "write.lock"
         self._lock_fd: int | None = None
@@ -123,6 +126,7 @@ class LanceStore:
 
     # ---- reading ----------------------------------------------------------------------------
     def _reader(self, version: int | None):
+        lance_async.check_not_forked()
         _, lv = self._lance_version(version)
         tbl = self._readers.get(lv)
         if tbl is None:

@@ -7,6 +7,11 @@ query (Zen 3, 2026-12-07; the rows returned were identical). ``AsyncReaders`` bu
 queries on ``lancedb.connect_async`` tables, checked out at the Lance version being read, and runs
 them on one event loop in a daemon thread shared by every store of the process, so a search from
 any thread (the server's workers, the benchmark's clients) waits only for its own query.
+
+A process forked after LanceDB was opened cannot use it: LanceDB resets its runtime in a forked
+child but calls its fork support experimental, and here a forked child's first search crashed
+(SIGSEGV) or hung in 4 of 6 tries, on the async and the sync API alike (lancedb 0.40, Zen 3,
+2026-12-08). So such a child is refused with one line naming the fix (``check_not_forked``).
 """
 
 from __future__ import annotations
@@ -17,15 +22,36 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from ragtune.errors import KnowledgeBaseError
+
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
+_opened = False  # LanceDB has been opened in this process
+_forked_after_open = False  # this process was forked from one that had opened LanceDB
+
+FORKED = ("this process was forked after LanceDB was opened in its parent, and LanceDB is not safe across "
+          "fork (a forked child's search can crash or hang); start worker processes with the 'spawn' or "
+          "'forkserver' method (multiprocessing.set_start_method('spawn')), or open knowledge bases only in "
+          "the workers (gunicorn: no --preload)")
+
+
+def opened() -> None:
+    """Note that LanceDB is in use in this process (a child forked from now on is refused)."""
+    global _opened
+    _opened = True
+
+
+def check_not_forked() -> None:
+    if _forked_after_open:
+        raise KnowledgeBaseError(FORKED)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the shared event loop (started on first use) and wait for its result."""
     global _loop
+    check_not_forked()
     with _loop_lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
@@ -36,10 +62,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _forget_loop_in_child() -> None:
     """A forked child has the parent's loop object but not its thread, and may have the lock as another
-    parent thread held it: it starts afresh (LanceDB resets its own runtime the same way; it calls its
-    fork support experimental, so worker pools are safer with the spawn or forkserver start method)."""
-    global _loop, _loop_lock
+    parent thread held it: it drops both, and notes whether its parent had opened LanceDB."""
+    global _loop, _loop_lock, _forked_after_open
     _loop, _loop_lock = None, threading.Lock()
+    _forked_after_open = _forked_after_open or _opened
 
 
 if hasattr(os, "register_at_fork"):
@@ -54,12 +80,9 @@ class AsyncReaders:
         self._db: Any = None
         self._tables: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self._pid = os.getpid()
 
     def get(self, lance_version: int) -> Any:
         with self._lock:
-            if self._pid != os.getpid():  # handles made in a parent belong to its loop
-                self._db, self._tables, self._pid = None, {}, os.getpid()
             tbl = self._tables.get(lance_version)
             if tbl is None:
                 tbl = run(self._open(lance_version))
