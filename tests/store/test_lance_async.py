@@ -63,7 +63,7 @@ if __name__ == "__main__":
 
 
 def test_a_forked_child_is_refused_with_the_fix_and_a_spawned_one_searches(tmp_path):
-    """LanceDB is not safe across fork: a forked child's search crashed or hung in 4 of 6 tries here, so a
+    """LanceDB is not safe across fork: a forked child's search crashed or hung in 9 of 25 tries here, so a
     child forked after LanceDB was opened gets one line naming the fix instead, every time; a child started
     with spawn searches. Run from a fresh interpreter: forking pytest's own process, with the threads of
     torch, onnxruntime and earlier tests' servers in it, is not what this test is about."""

@@ -10,8 +10,8 @@ any thread (the server's workers, the benchmark's clients) waits only for its ow
 
 A process forked after LanceDB was opened cannot use it: LanceDB resets its runtime in a forked
 child but calls its fork support experimental, and here a forked child's first search crashed
-(SIGSEGV) or hung in 4 of 6 tries, on the async and the sync API alike (lancedb 0.40, Zen 3,
-2026-12-08). So such a child is refused with one line naming the fix (``check_not_forked``).
+(SIGSEGV) or hung in 9 of 25 tries, on the async API and on the sync one (1 of 8 there; lancedb 0.40,
+Zen 3, 2026-12-08). So such a child is refused with one line naming the fix (``check_not_forked``).
 """
 
 from __future__ import annotations
