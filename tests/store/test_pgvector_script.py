@@ -6,21 +6,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import importlib.util
 import threading
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pgvector_for_this_cpu.py"
+from tests.store.conftest import pgvector_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("pgvector_for_this_cpu", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return pgvector_script()
 
 
 @pytest.fixture

@@ -23,18 +23,15 @@ class VersionLog:
         self.max_seen = -1  # versions up to this one are known to exist
 
     def all(self) -> list[StoreVersion]:
-        sql = self.schema.sql
         with self.conns.read() as cur:
-            cur.execute(sql.SQL("SELECT version, time, added, removed, note FROM {} ORDER BY version")
-                        .format(self.schema.versions))
+            cur.execute(self.schema.q("SELECT version, time, added, removed, note FROM {versions} ORDER BY version"))
             out = [StoreVersion(*r) for r in cur.fetchall()]
         self.saw(out[-1].version)
         return out
 
     def current(self) -> int:
-        sql = self.schema.sql
         with self.conns.read() as cur:
-            cur.execute(sql.SQL("SELECT max(version) FROM {}").format(self.schema.versions))
+            cur.execute(self.schema.q("SELECT max(version) FROM {versions}"))
             v = int(cur.fetchone()[0])
         self.saw(v)
         return v

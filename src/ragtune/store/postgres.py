@@ -108,7 +108,7 @@ class PostgresStore:
     def drop(self) -> None:
         """Delete the knowledge base from the server (its schema, every version)."""
         with self._read() as cur:
-            cur.execute(self.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(self.sql.Identifier(self.schema)))
+            cur.execute(self._q("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         self.close()
 
     def size_bytes(self) -> int:
