@@ -60,16 +60,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, _loop).result()
 
 
-def _forget_loop_in_child() -> None:
-    """A forked child has the parent's loop object but not its thread, and may have the lock as another
-    parent thread held it: it drops both, and notes whether its parent had opened LanceDB."""
-    global _loop, _loop_lock, _forked_after_open
-    _loop, _loop_lock = None, threading.Lock()
+def _note_fork_in_child() -> None:
+    """A forked child notes whether its parent had opened LanceDB. (The parent's loop and its lock need
+    no reset: the loop exists only once a store has opened LanceDB, and then every call is refused.)"""
+    global _forked_after_open
     _forked_after_open = _forked_after_open or _opened
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_loop_in_child)
+    os.register_at_fork(after_in_child=_note_fork_in_child)
 
 
 class AsyncReaders:
