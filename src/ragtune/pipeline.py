@@ -202,8 +202,8 @@ class Pipeline:
                                  as_of=as_of)
             timings.update(kb_obj.retriever.last_timings)
             rs = self.settings.reader
-            if ra is not None:  # a reader adapter reads the prompt it was trained on
-                rs = with_record(rs, {"method": ra.method, "focus_sentences": ra.focus_sentences})
+            if ra is not None:  # a reader adapter reads the prompt it was trained on, unless told how many sentences
+                rs = with_record(rs, {"method": ra.method, "focus_sentences": focus_sentences or ra.focus_sentences})
                 method = rs.method
             elif mode == "raft":  # ... and so does a RAFT model (models trained before it was recorded: plain)
                 rs = with_record(rs, gen.reader)

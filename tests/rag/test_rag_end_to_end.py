@@ -155,5 +155,11 @@ def test_focus_sentences_of_one_answer_override_the_setting(squad_kb):
     assert sum(len(t) for t in kept3) > sum(len(t) for t in kept1)
     assert len(one.prompt) < len(three.prompt)
     assert three.reader == one.reader == "focus"
+    # the shipped reader adapter (rag's default) reads its manifest's 1 sentence, unless the answer asks for more
+    ad1 = pipe.ask(q, mode="rag", kb="squad", max_tokens=4)
+    ad3 = pipe.ask(q, mode="rag", kb="squad", focus_sentences=3, max_tokens=4)
+    assert ad1.reader == ad3.reader == "adapter:smollm2-135m-reader"
+    assert all(t in ad1.prompt for t in kept1) and all(t in ad3.prompt for t in kept3)
+    assert len(ad1.prompt) < len(ad3.prompt)
     with pytest.raises(ConfigError, match="focus_sentences must be at least 1"):
         pipe.ask(q, mode="rag", kb="squad", focus_sentences=0)

@@ -40,7 +40,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(None, help="The quest
         reader: str = typer.Option(None, "--reader", help="plain or focus: how the answer is read from the "
                                    "passages (reader.method)."),
         focus_sentences: int = typer.Option(None, "--focus-sentences", min=1, help="Sentences the focus reader "
-                                            "keeps (reader.focus_sentences)."),
+                                            "keeps (reader.focus_sentences; with the reader adapter, instead of "
+                                            "its own 1)."),
         chat: bool = typer.Option(False, "--chat", help="A conversation: each line is a turn, the earlier turns "
                                   f"kept ({CHAT_HELP})."),
         conversation: Path = typer.Option(None, "--conversation", help="Answer the last user turn of a JSON list "
