@@ -78,6 +78,27 @@ def test_a_clear_difference_stops_after_the_first_batch():
     assert len(res.items_for("rag")) == 30  # the first ten answers are kept, only the batch was answered
 
 
+def test_a_difference_decided_at_95_percent_at_one_look_waits_for_the_level_the_looks_need():
+    """Looking after every batch at 95% calls ties decided too often; the stop needs 1 - 0.05 / looks."""
+    pattern = [1.0] * 14 + [0.0] * 4 + [0.5] * 22  # rag minus base: +0.5 on 14 of 40, -0.5 on 4 (z about 2.5)
+    res = first_answers({"base": [0.5] * 40, "rag": pattern})
+    assert leading_difference(res)["decided"] is True  # 95% excludes 0 at the first look
+
+    def answer(batch: list[Question]) -> None:  # the same pattern goes on: more questions decide it
+        for q in batch:
+            i = int(q.id[1:])
+            for mode, v in (("base", 0.5), ("rag", pattern[i % 40])):
+                res.add_item(ItemRecord(item_id=q.id, mode=mode, question=q.question, references=["a"],
+                                        prediction="p", scores={"token_f1": v}))
+
+    out = until_decisive(res, pool_of(200), answer, batch=20)
+    assert (out.looks, round(out.confidence, 4)) == (11, 0.9955)
+    first = out.rounds[0]
+    assert first["decided"] is True and first["decided_sequential"] is False  # the old rule stopped here
+    assert out.stopped == "decided" and out.batches >= 1 and out.rounds[-1]["decided_sequential"] is True
+    assert "99.5% interval excludes 0, as 11 looks need" in out.summary()
+
+
 def test_a_tie_runs_until_the_pool_is_exhausted():
     res = first_answers({"base": TIE_BASE, "rag": TIE_RAG})
     fake = FakeAnswers(res)

@@ -119,13 +119,14 @@ def paired_scores(res: ComparisonResults, mode_a: str, mode_b: str, metric: str)
     return np.array([a[i] for i in shared], dtype=float), np.array([b[i] for i in shared], dtype=float)
 
 
-def paired_difference(res: ComparisonResults, mode_a: str, mode_b: str, metric: str) -> Estimate | None:
+def paired_difference(res: ComparisonResults, mode_a: str, mode_b: str, metric: str, confidence: float = 0.95,
+                      n_resamples: int = 1000) -> Estimate | None:
     """Paired-bootstrap interval of mean(metric of a) - mean(metric of b), None without shared items.
 
     Classification macro-F1 is not an item score; its difference is bootstrapped over the
     shared items' (true, predicted) pairs of both modes.
     """
-    boot = {"seed": res.seed}
+    boot = {"seed": res.seed, "confidence": confidence, "n_resamples": n_resamples}
     if res.task == "classification" and metric in ("macro_f1", "accuracy"):
         return _paired_classification(res, mode_a, mode_b, metric, boot)
     a, b = paired_scores(res, mode_a, mode_b, metric)

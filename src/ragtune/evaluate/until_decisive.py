@@ -20,13 +20,21 @@ decided when the recommendation lists that pair as decided *on the primary metri
 interval excluding 0). Another metric that separates them is reported by the recommendation but
 does not stop the loop: looking after every batch at several metrics and stopping at the first
 that excludes 0 would call chance differences decided far more often than 5% of the time (the
-stopping rule is fixed in advance, on one metric). The loop stops then, when the pool is empty, or when a budget
+stopping rule is fixed in advance, on one metric). Looking after every batch at the one metric
+does the same on a smaller scale: a tie checked at 95% after each of 9 batches is called decided
+at some look far more often than 5% of the time. So the loop stops only when the paired interval
+excludes 0 at the confidence that the run's planned looks call for, 1 - 0.05 / looks (Bonferroni
+over the looks: the first answers and each batch the pool and the question budget allow; Pocock
+1977, "Group sequential methods in the design and analysis of clinical trials", gives a
+narrower boundary for equally spaced looks, this one holds for any spacing, such as a minutes
+budget's cut batches). The loop stops then, when the pool is empty, or when a budget
 (added questions, or minutes spent on added questions) is spent. Answers are cached per mode and
 question (``workspace``), so a resumed run answers only questions it has not answered yet.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -39,9 +47,21 @@ from ragtune.evaluate.experiment import ExperimentConfig
 from ragtune.evaluate.metrics import metric_info
 from ragtune.evaluate.recommend import recommend
 from ragtune.evaluate.results import ComparisonResults, Estimate
-from ragtune.evaluate.stats import compare_pair, needed_words, summarize
+from ragtune.evaluate.stats import compare_pair, needed_words, paired_difference, summarize
 
 STOPS = ("decided", "budget", "pool", "nothing-to-decide")
+ALPHA = 0.05  # the chance of calling a tie decided, over all the looks of one run
+
+
+def sequential_confidence(pool: int, batch: int, budget_questions: int | None = None) -> tuple[int, float]:
+    """The looks a run can take (the first answers, then one per batch) and the confidence each needs.
+
+    >>> sequential_confidence(91, 12)
+    (9, 0.9944444444444445)
+    """
+    cap = pool if budget_questions is None else min(pool, budget_questions)
+    looks = 1 + math.ceil(cap / batch)
+    return looks, 1 - ALPHA / looks
 
 
 def _text(q: Question) -> str:
@@ -137,6 +157,8 @@ class Outcome:
     """What ``until_decisive`` did: batches and questions added, why it stopped, the leading pair at the end."""
 
     start_n: int
+    looks: int = 1  # planned: the first answers and each batch the pool and the question budget allow
+    confidence: float = 0.95  # what the leading interval must reach at a look to stop (sequential_confidence)
     added: int = 0
     batches: int = 0
     pool: int = 0
@@ -157,12 +179,16 @@ class Outcome:
         if lead and "diff" in lead:
             est = Estimate(lead["diff"], lead["lo"], lead["hi"], lead["n"])
             pair += f" on {metric_info(lead['metric']).label} {fmt.diff(lead['metric'], est)} at n={lead['n']}"
+        level = f"{100 * self.confidence:.1f}%".replace(".0%", "%")
         if self.stopped == "decided":
-            return f"{head}; stopped: decided, {pair}."
+            return f"{head}; stopped: decided, {pair} (its {level} interval excludes 0, as {self.looks} looks need)."
         if self.stopped == "nothing-to-decide":
             return f"{head}; stopped: fewer than two families were measured, nothing to decide."
         why = (f"the {self.budget} budget is spent" if self.stopped == "budget"
                else f"the pool of {self.pool} held-back questions is exhausted")
+        if lead and lead.get("decided"):  # at 95% at the last look, not at the level the looks need
+            return (f"{head}; stopped: {why}; {pair} excludes 0 at 95% but not at the {level} that {self.looks} looks "
+                    "need, so it is not decided.")
         needed = lead.get("needed") if lead else None
         more = f"; {needed_words(needed)}" if needed else ""
         return f"{head}; stopped: {why}; {pair} is not decided{more}."
@@ -178,7 +204,8 @@ def until_decisive(res: ComparisonResults, pool: list[Question], answer: Callabl
     minutes left allow at the measured seconds per question (before the first batch: the
     answers' latencies). Writes the outcome into ``res.config["until_decisive"]``.
     """
-    out = Outcome(start_n=len({it.item_id for it in res.items}), pool=len(pool))
+    looks, confidence = sequential_confidence(len(pool), batch, budget_questions)
+    out = Outcome(start_n=len({it.item_id for it in res.items}), pool=len(pool), looks=looks, confidence=confidence)
     remaining = list(pool)
     per_question = _seconds_per_question(res)
     start = clock()
@@ -186,8 +213,9 @@ def until_decisive(res: ComparisonResults, pool: list[Question], answer: Callabl
         summarize(res)
         out.leading = leading_difference(res)
         if out.leading is not None:
+            out.leading["decided_sequential"] = _decided_at(res, out.leading, confidence)
             out.rounds.append({k: out.leading.get(k) for k in ("a", "b", "metric", "diff", "lo", "hi", "n",
-                                                               "decided", "needed")})
+                                                               "decided", "decided_sequential", "needed")})
         size = min(batch, len(remaining))
         if budget_questions is not None:
             size = min(size, budget_questions - out.added)
@@ -195,7 +223,7 @@ def until_decisive(res: ComparisonResults, pool: list[Question], answer: Callabl
             size = min(size, int((budget_minutes * 60 - (clock() - start)) // per_question))
         if out.leading is None:
             out.stopped = "nothing-to-decide"
-        elif out.leading["decided"]:
+        elif out.leading["decided_sequential"]:
             out.stopped = "decided"
         elif not remaining:
             out.stopped = "pool"
@@ -219,6 +247,16 @@ def until_decisive(res: ComparisonResults, pool: list[Question], answer: Callabl
     return out
 
 
+def _decided_at(res: ComparisonResults, lead: dict[str, Any], confidence: float) -> bool:
+    """Whether the leading pair's paired interval at ``confidence`` excludes 0 (only a pair decided at 95% can)."""
+    if not lead.get("decided"):
+        return False
+    d = paired_difference(res, lead["a"], lead["b"], lead["metric"], confidence=confidence, n_resamples=4000)
+    if d is None or not d.has_ci:  # no shared items: the 95% intervals decided it, nothing finer to ask
+        return True
+    return d.lo > 0 or d.hi < 0
+
+
 def _seconds_per_question(res: ComparisonResults) -> float | None:
     """Seconds one question took in all modes together, from the answers' latencies (None without them)."""
     ids = {it.item_id for it in res.items}
@@ -226,4 +264,4 @@ def _seconds_per_question(res: ComparisonResults) -> float | None:
     return total / 1000 / len(ids) if ids and total else None
 
 
-__all__ = ["STOPS", "Outcome", "hold_back", "leading_difference", "until_decisive"]
+__all__ = ["STOPS", "Outcome", "hold_back", "leading_difference", "sequential_confidence", "until_decisive"]
