@@ -99,6 +99,19 @@ def test_a_difference_decided_at_95_percent_at_one_look_waits_for_the_level_the_
     assert "99.5% interval excludes 0, as 11 looks need" in out.summary()
 
 
+def test_a_pair_at_95_percent_but_not_at_the_level_of_the_looks_is_reported_as_not_decided():
+    # 40 first answers with z about 2.4, then ties: the mean and its standard error shrink alike, so the
+    # 95% interval keeps excluding 0 and the 99.5% one (11 looks) never does.
+    pattern = [1.0] * 14 + [0.0] * 4 + [0.5] * 22
+    res = first_answers({"base": [0.5] * 40, "rag": pattern})
+    out = until_decisive(res, pool_of(200), FakeAnswers(res, score={"base": 0.5, "rag": 0.5}), batch=20)
+    assert out.stopped == "pool" and out.leading["decided"] is True and out.leading["decided_sequential"] is False
+    assert "excludes 0 at 95% but not at the 99.5% that 11 looks need, so it is not decided" in out.summary()
+    rec = recommend(res)
+    assert "sequential" in rec.rules
+    assert any(r.startswith("Not decided after 11 looks: rag vs base on F1") for r in rec.reasons), rec.reasons
+
+
 def test_a_tie_runs_until_the_pool_is_exhausted():
     res = first_answers({"base": TIE_BASE, "rag": TIE_RAG})
     fake = FakeAnswers(res)

@@ -27,7 +27,9 @@ Every pair of family-best modes is then listed as decided (on which metrics) or 
 with a power estimate for the undecided ones: "rag vs ft is not decided at n=40; about 310
 questions would decide a difference of this size" (:func:`ragtune.evaluate.stats.questions_to_decide`,
 95% two-sided, 80% power, from the paired differences of the primary metric). A quick run
-(``config["quick"]``) says that it is not for decisions.
+(``config["quick"]``) says that it is not for decisions. After ``--until-decisive`` a leading pair whose
+interval excludes 0 at 95% but not at the level the run's looks need is said to be not decided
+(``until_decisive.sequential_confidence``).
 
 Nothing here is canned: with other numbers the same rules give other advice.
 """
@@ -219,6 +221,25 @@ def _decisions(results: ComparisonResults, rec: Recommendation, order: list[str]
         rec.reasons.append("Not decided: " + "; ".join(open_) + ".")
 
 
+def _sequential_caveat(results: ComparisonResults, rec: Recommendation) -> None:
+    """After ``--until-decisive``: a leading pair whose 95% interval excludes 0 only at 95% is not decided.
+
+    The run looked at that pair after every batch; over its looks only the stricter level the
+    looks need (``until_decisive.sequential_confidence``) keeps the chance of a chance difference
+    called decided at 5%, so the 95% decision above does not stand on its own.
+    """
+    ud = results.config.get("until_decisive") or {}
+    lead = ud.get("leading") or {}
+    if not lead.get("decided") or lead.get("decided_sequential", True):
+        return
+    level = f"{100 * ud.get('confidence', 0.95):.1f}%".replace(".0%", "%")
+    rec.reasons.append(f"Not decided after {ud.get('looks')} looks: {lead['a']} vs {lead['b']} on "
+                       f"{metric_info(lead['metric']).label} excludes 0 at 95%, but --until-decisive looked at it "
+                       f"{ud.get('looks')} times as questions were added, and at the {level} that many looks need "
+                       "its interval includes 0; read that 95% decision as not decided.")
+    rec.rules.append("sequential")
+
+
 def _family_setup(results: ComparisonResults, mode: str) -> float | None:
     costs = results.costs.get(mode)
     return costs.setup_s if costs else None
@@ -355,6 +376,7 @@ def _finish(results: ComparisonResults, rec: Recommendation, best: dict[str, tup
             order: list[str], judged: dict[tuple[str, str], _Judgement]) -> Recommendation:
     """Add the decided and undecided differences, then the chosen mode's latency, size and update cost."""
     _decisions(results, rec, order, best, judged)
+    _sequential_caveat(results, rec)
     chosen = rec.best_mode
     others = [(fam, mode) for fam, (mode, _) in best.items() if mode != chosen]
     lat = results.metric(chosen, "latency_p50_ms") if chosen else None
