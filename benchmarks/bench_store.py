@@ -260,11 +260,13 @@ def in_child(target, *args):
     return res
 
 
-BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-ef100",
+BACKENDS = ("lance-exact", "lance-ivfpq", "postgres", "postgres-full", "postgres-c1000", "postgres-c2000",
+            "postgres-ef100",
             "postgres-ef800", "postgres-ef800-c1000", "postgres-rowwise")
 LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_PQ index)",
-          "postgres": "postgres (pgvector HNSW)", "postgres-full": "postgres, exact BM25 of every match",
-          "postgres-c1000": "postgres, text_candidates 1000", "postgres-ef100": "postgres, ef_search 100",
+          "postgres": "postgres (pgvector HNSW, the defaults)", "postgres-full": "postgres, exact BM25 of every match",
+          "postgres-c1000": "postgres, text_candidates 1000", "postgres-c2000": "postgres, text_candidates 2000",
+          "postgres-ef100": "postgres, ef_search 100",
           "postgres-ef800": "postgres, ef_search 800",
           "postgres-ef800-c1000": "postgres, ef_search 800, text_candidates 1000",
           "postgres-rowwise": "postgres, loaded row by row"}
@@ -275,6 +277,7 @@ LABELS = {"lance-exact": "lance (exact, in memory)", "lance-ivfpq": "lance (IVF_
 # (before bulk loads).
 VARIANTS = {"postgres-full": ("postgres", "postgres", {"text_candidates": 10**12}),
             "postgres-c1000": ("postgres", "postgres", {"text_candidates": 1000}),
+            "postgres-c2000": ("postgres", "postgres", {"text_candidates": 2000}),
             "postgres-ef100": ("postgres", "postgres", {"ef_search": 100}),
             "postgres-ef800": ("postgres", "postgres", {"ef_search": 800}),
             "postgres-ef800-c1000": ("postgres", "postgres", {"ef_search": 800, "text_candidates": 1000}),
@@ -422,6 +425,10 @@ def main() -> None:
                 got = results[b]["top"]
                 changes = VARIANTS[b][2] if b in VARIANTS else {}
                 cands = changes.get("text_candidates", settings["postgres"].store.text_candidates)
+                if cands == "auto":
+                    from ragtune.store.pg_text import budget
+
+                    cands = f"auto, here {budget(cands, n)}"
                 budget_note += (f"\n\nFull-text search of {b} (store.text_candidates = {cands}) against exact BM25 "
                                 "of every match "
                                 f"(postgres-full), same tables: top-10 overlap {overlap(got['bm25'], ref['bm25']):.3f} "

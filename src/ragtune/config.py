@@ -142,8 +142,16 @@ class StoreSettings(_Section):
     # 20,000 chunks when onnxruntime is installed (benchmarks/RESULTS.md, "RAG: search latency")
     dense_scan: Literal["auto", "int8", "float32"] = "auto"
     # postgres: most chunks a full-text search scores, those holding the query's rarest words (exact
-    # whenever MaxScore proves nothing else can rank; benchmarks/bench_store.py); 0: exact BM25 always
-    text_candidates: int = Field(2000, ge=0)
+    # whenever MaxScore proves nothing else can rank; benchmarks/bench_store.py); 0: exact BM25 always;
+    # auto: 2000, and 1000 from 500,000 chunks in the version (store/pg_text.py says why)
+    text_candidates: int | Literal["auto"] = "auto"
+
+    @field_validator("text_candidates")
+    @classmethod
+    def _candidates(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("store.text_candidates must be 0 (exact BM25), a number of chunks, or auto")
+        return v
     # postgres: HNSW candidate list per dense search (pgvector's hnsw.ef_search); recall against speed,
     # measured at 1M chunks in store/postgres.py (800: recall@10 0.971 of exact at 1M; 400: 0.921)
     ef_search: int = Field(800, ge=1, le=1000)

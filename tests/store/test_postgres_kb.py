@@ -127,7 +127,7 @@ def test_store_settings_pick_postgres_and_a_bad_url_is_one_line(tmp_path, pg_url
     assert SECRET in secret.store.url and SECRET not in json.dumps(secret.dump())  # run logs, results.json
     kb = KnowledgeBase.create(s, "env")
     assert isinstance(kb.store, PostgresStore) and kb.info()["store"] == "postgres"
-    assert kb.store.text_candidates == s.store.text_candidates > 0 and kb.store.ef_search == s.store.ef_search
+    assert kb.store.text_candidates == s.store.text_candidates == "auto" and kb.store.ef_search == s.store.ef_search
     exact = load_settings(env={"RAGTUNE_STORE__URL": pg_url}, data_dir=str(tmp_path / "data"),
                           overrides=["store.text_candidates=0"])
     assert KnowledgeBase.open(exact, "env").store.text_candidates == 0

@@ -139,7 +139,8 @@ def test_full_text_prunes_with_maxscore_yet_returns_the_exact_top_k(tmp_path, pg
     st.close()
 
 
-def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_they_suffice(tmp_path, pg_url):
+def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_they_suffice(tmp_path, pg_url,
+                                                                                         monkeypatch):
     from tests.conftest import squad_paragraphs, squad_questions
 
     rows = squad_paragraphs()
@@ -163,7 +164,18 @@ def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_the
     wide = open_store("postgres", tmp_path / "kb", DIM, pg_url, text_candidates=10**6)  # covers every match
     for q in ("Which NFL team represented the AFC at Super Bowl 50?", "Who was the Super Bowl 50 MVP?"):
         assert wide.search_text(q, 10) == exact_store.search_text(q, 10)
-    for x in (st, exact_store, wide):
+    # "auto" (the default) takes its budget from the version's size: the large-table budget from LARGE chunks on
+    from ragtune.store import pg_text
+
+    auto = open_store("postgres", tmp_path / "kb", DIM, pg_url, text_candidates="auto")
+    monkeypatch.setattr(pg_text, "AUTO_SMALL", 10**6)
+    monkeypatch.setattr(pg_text, "AUTO_LARGE", 6)
+    qs = [q["question"] for q in squad_questions(set(text_of))][:30]
+    monkeypatch.setattr(pg_text, "LARGE", len(rows) + 1)  # a small table: the small-table budget (here: every match)
+    assert [auto.search_text(q, 5) for q in qs] == [wide.search_text(q, 5) for q in qs]
+    monkeypatch.setattr(pg_text, "LARGE", len(rows))  # as large as LARGE: the large-table budget (here: 6)
+    assert [auto.search_text(q, 5) for q in qs] == [st.search_text(q, 5) for q in qs]
+    for x in (st, exact_store, wide, auto):
         x.close()
 
 

@@ -6,7 +6,8 @@ keeps (``pg_sql.py`` says how and why not ``ts_rank``). A search reads the query
 first (``query_stats``), then scores the chunks that hold its rarest lexemes and, when MaxScore
 (``maxscore.py``) says chunks without them could still reach the top k, those holding any lexeme
 that can (``top_k``): the exact top k, scoring only the chunks that can be in it. With a budget
-(``[store] text_candidates``) the first pass scores about that many chunks and stops there.
+(``[store] text_candidates``; ``auto``: by the version's size, ``budget``) the first pass scores about
+that many chunks and stops there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ from ragtune.types import Chunk
 
 # (lexemes, their idf, the lexemes a scored chunk must hold) -> the best chunks with their BM25 scores
 Score = Callable[[list[str], list[float], list[str]], list[tuple[Chunk, float]]]
+
+# ``[store] text_candidates = "auto"``: 2000 chunks scored below LARGE chunks, 1000 from there. Measured
+# with benchmarks/bench_store.py (RESULTS.md, "Stores"): at 1M chunks 1000 took the hybrid p50 from 53.5
+# to 12.3 ms (2000 scored chunks, heap pages scattered over a table that outgrows shared_buffers, cost
+# 5x the time of 1000) for a top-10 overlap with exact BM25 of 0.829 against 0.848; at 100k chunks,
+# where 2000 stays near 20-30 ms, 1000 would cost more fidelity (0.890 against 0.974).
+AUTO_SMALL, AUTO_LARGE, LARGE = 2000, 1000, 500_000
+
+
+def budget(setting: int | str, n_chunks: float) -> int:
+    """The chunks a search scores at most: the setting, or for ``"auto"`` what the version's size calls for.
+
+    >>> budget("auto", 100_000), budget("auto", 1_000_000), budget(0, 1_000_000)
+    (2000, 1000, 0)
+    """
+    if setting == "auto":
+        return AUTO_LARGE if n_chunks >= LARGE else AUTO_SMALL
+    return int(setting)
 
 
 def query_stats(cur: Any, sql: Any, query: str, version: int) -> tuple[float, float, dict[str, int]] | None:

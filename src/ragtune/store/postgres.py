@@ -59,7 +59,7 @@ class PostgresStore:
 
     where_language = None
 
-    def __init__(self, root: str | Path, dim: int, url: str | None = None, text_candidates: int = 0,
+    def __init__(self, root: str | Path, dim: int, url: str | None = None, text_candidates: int | str = 0,
                  ef_search: int = EF_SEARCH):
         if not url:
             raise KnowledgeBaseError("the postgres store needs a server URL: "
@@ -78,7 +78,7 @@ class PostgresStore:
         self.location = f"{public_url(url)} (schema {self.schema})"
         self._log = VersionLog(self._conns, self._tables)
         self._change = ChangeSet(self._conns, self._tables)  # the writer
-        self.text_candidates = text_candidates  # [store] text_candidates; 0: exact BM25
+        self.text_candidates = text_candidates  # [store] text_candidates; 0: exact BM25; "auto": by size
         self.bulk_rows = BULK_ROWS  # huge: never a bulk load (the benchmark's row-by-row reference)
         conn = self._conns.connect(autocommit=True)
         try:
@@ -174,7 +174,7 @@ class PostgresStore:
         def score(lexemes: list[str], idfs: list[float], match: list[str]) -> list[tuple[Chunk, float]]:
             return self._score_text(lexemes, idfs, avgdl, match, cond, params, k)
 
-        return pg_text.top_k(score, n, dfs, k, self.text_candidates, TEXT_FIRST_PASS)
+        return pg_text.top_k(score, n, dfs, k, pg_text.budget(self.text_candidates, n), TEXT_FIRST_PASS)
 
     def _score_text(self, lexemes: list[str], idfs: list[float], avgdl: float, match: list[str], cond: Any,
                     params: list[Any], k: int) -> list[tuple[Chunk, float]]:
