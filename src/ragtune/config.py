@@ -143,7 +143,7 @@ class StoreSettings(_Section):
     dense_scan: Literal["auto", "int8", "float32"] = "auto"
     # postgres: most chunks a full-text search scores, those holding the query's rarest words (exact
     # whenever MaxScore proves nothing else can rank; benchmarks/bench_store.py); 0: exact BM25 always;
-    # auto: 2000, and 1000 from 500,000 chunks in the version (store/pg_text.py says why)
+    # auto: 2000, and 1000 from 750,000 chunks in the version (store/pg_text.py says why)
     text_candidates: int | Literal["auto"] = "auto"
 
     @field_validator("text_candidates")

@@ -22,17 +22,19 @@ from ragtune.types import Chunk
 Score = Callable[[list[str], list[float], list[str]], list[tuple[Chunk, float]]]
 
 # ``[store] text_candidates = "auto"``: 2000 chunks scored below LARGE chunks, 1000 from there. Measured
-# with benchmarks/bench_store.py (RESULTS.md, "Stores"): at 1M chunks 1000 took the hybrid p50 from 53.5
-# to 12.3 ms (2000 scored chunks, heap pages scattered over a table that outgrows shared_buffers, cost
-# 5x the time of 1000) for a top-10 overlap with exact BM25 of 0.829 against 0.848; at 100k chunks,
-# where 2000 stays near 20-30 ms, 1000 would cost more fidelity (0.890 against 0.974).
-AUTO_SMALL, AUTO_LARGE, LARGE = 2000, 1000, 500_000
+# with benchmarks/bench_store.py (RESULTS.md, "Stores"; shared_buffers 4GB): at 1M chunks 1000 took the
+# hybrid p50 from 53.5 to 12.3 ms (2000 scored chunks, heap pages scattered over a table and indexes that
+# outgrow the buffers, cost 5x the time of 1000) for a top-10 overlap with exact BM25 of 0.829 against
+# 0.848; at 500k (24.8 against 25.2 ms) and 100k chunks the two cost the same and 2000 is truer (0.881
+# against 0.836, 0.974 against 0.890). LARGE lies between 500k and 1M; a server with smaller buffers
+# meets the cliff sooner (set a number then).
+AUTO_SMALL, AUTO_LARGE, LARGE = 2000, 1000, 750_000
 
 
 def budget(setting: int | str, n_chunks: float) -> int:
     """The chunks a search scores at most: the setting, or for ``"auto"`` what the version's size calls for.
 
-    >>> budget("auto", 100_000), budget("auto", 1_000_000), budget(0, 1_000_000)
+    >>> budget("auto", 500_000), budget("auto", 1_000_000), budget(0, 1_000_000)
     (2000, 1000, 0)
     """
     if setting == "auto":
