@@ -152,8 +152,9 @@ def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_the
     st.commit()
     text_of = {r["id"]: r["text"].lower() for r in rows}
     exact_store = open_store("postgres", tmp_path / "kb", DIM, pg_url)  # text_candidates 0: exact
+    qs = [q["question"] for q in squad_questions(set(text_of))][:30]
     differed = 0
-    for q in [q["question"] for q in squad_questions(set(text_of))][:30]:
+    for q in qs:
         got, exact = st.search_text(q, 5), exact_store.search_text(q, 5)
         exact_all = dict((c.chunk_id, s) for c, s in exact_store.search_text(q, 200))
         # every chunk returned carries its exact BM25 score, and the best of them leads as in the exact list
@@ -170,7 +171,6 @@ def test_a_full_text_budget_scores_the_rarest_words_chunks_and_is_exact_when_the
     auto = open_store("postgres", tmp_path / "kb", DIM, pg_url, text_candidates="auto")
     monkeypatch.setattr(pg_text, "AUTO_SMALL", 10**6)
     monkeypatch.setattr(pg_text, "AUTO_LARGE", 6)
-    qs = [q["question"] for q in squad_questions(set(text_of))][:30]
     monkeypatch.setattr(pg_text, "LARGE", len(rows) + 1)  # a small table: the small-table budget (here: every match)
     assert [auto.search_text(q, 5) for q in qs] == [wide.search_text(q, 5) for q in qs]
     monkeypatch.setattr(pg_text, "LARGE", len(rows))  # as large as LARGE: the large-table budget (here: 6)

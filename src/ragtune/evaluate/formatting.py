@@ -94,3 +94,8 @@ def ratio(a: float, b: float) -> str:
         return "n/a"
     r = a / b
     return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x"
+
+
+def level(confidence: float) -> str:
+    """A confidence level in words: 0.95 -> "95%", 0.99444 -> "99.4%"."""
+    return f"{100 * confidence:.1f}%".replace(".0%", "%")

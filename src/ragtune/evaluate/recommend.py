@@ -232,7 +232,7 @@ def _sequential_caveat(results: ComparisonResults, rec: Recommendation) -> None:
     lead = ud.get("leading") or {}
     if not lead.get("decided") or lead.get("decided_sequential", True):
         return
-    level = f"{100 * ud.get('confidence', 0.95):.1f}%".replace(".0%", "%")
+    level = fmt.level(ud.get("confidence", 0.95))
     rec.reasons.append(f"Not decided after {ud.get('looks')} looks: {lead['a']} vs {lead['b']} on "
                        f"{metric_info(lead['metric']).label} excludes 0 at 95%, but --until-decisive looked at it "
                        f"{ud.get('looks')} times as questions were added, and at the {level} that many looks need "

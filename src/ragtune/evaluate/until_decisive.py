@@ -179,7 +179,7 @@ class Outcome:
         if lead and "diff" in lead:
             est = Estimate(lead["diff"], lead["lo"], lead["hi"], lead["n"])
             pair += f" on {metric_info(lead['metric']).label} {fmt.diff(lead['metric'], est)} at n={lead['n']}"
-        level = f"{100 * self.confidence:.1f}%".replace(".0%", "%")
+        level = fmt.level(self.confidence)
         if self.stopped == "decided":
             return f"{head}; stopped: decided, {pair} (its {level} interval excludes 0, as {self.looks} looks need)."
         if self.stopped == "nothing-to-decide":
